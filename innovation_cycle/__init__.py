@@ -1,0 +1,136 @@
+"""innovation-cycle: the workflow engine of the State–UGAP convention's yearly cycle."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, render_template, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from innovation_cycle import config as config_module
+from innovation_cycle.clock import SystemClock
+from innovation_cycle.extensions import babel, csrf, db, login_manager, mail, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(config_module.DEFAULTS)
+    app.config.update(config_module.from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    config_module.check(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    app.extensions["clock"] = app.config.pop("CLOCK", None) or SystemClock()
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    _init_login(app)
+
+    from innovation_cycle import cli, templating, views
+
+    templating.init_app(app)
+    views.init_app(app)
+    cli.init_app(app)
+    _init_errors(app)
+    _init_security_headers(app)
+    return app
+
+
+def _select_locale() -> str:
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    if getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
+        return current_user.locale
+    # French first: the interface speaks French unless the person asked for English.
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _init_login(app: Flask) -> None:
+    from flask_babel import lazy_gettext
+
+    from innovation_cycle.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = lazy_gettext("Connectez-vous pour accéder à cette page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        return user if user and user.active else None
+
+
+def _init_errors(app: Flask) -> None:
+    def page(status: int, title: str, message: str):
+        return render_template("errors/error.html", status=status, title=title, message=message), status
+
+    from flask_babel import gettext as _
+
+    @app.errorhandler(403)
+    def forbidden(_e):
+        return page(403, _("Accès refusé"), _("Votre rôle ne vous permet pas d'accéder à cette page."))
+
+    @app.errorhandler(404)
+    def not_found(_e):
+        return page(404, _("Page introuvable"), _("La page ou l'élément demandé n'existe pas."))
+
+    @app.errorhandler(405)
+    def not_allowed(_e):
+        return page(405, _("Méthode non autorisée"), _("Cette adresse ne s'utilise pas ainsi."))
+
+    @app.errorhandler(413)
+    def too_large(_e):
+        return page(413, _("Fichier trop volumineux"), _("Le fichier envoyé dépasse la taille autorisée."))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_e):
+        return page(400, _("Formulaire expiré"),
+                    _("Le jeton de sécurité du formulaire est absent ou expiré. Rechargez la page et recommencez."))
+
+    @app.errorhandler(500)
+    def server_error(_e):
+        db.session.rollback()
+        return page(500, _("Erreur du service"), _("Une erreur inattendue est survenue. Réessayez plus tard."))
+
+
+def _init_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "font-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        )
+        return response
+
+    @app.before_request
+    def remember_locale():
+        g.locale = str(get_locale())
+        g.path = request.path

@@ -1,0 +1,88 @@
+"""Configuration: embedded defaults for the demo, everything real from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "dev-secret-key-change-me"
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
+
+
+def _database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{Path(instance_path) / 'innovation_cycle.sqlite'}"
+    # psycopg 3 is the driver; accept the common postgres:// spellings.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def from_environment(instance_path: str) -> dict:
+    env = os.environ.get("INNOVATION_CYCLE_ENV", "development")
+    mail_server = os.environ.get("MAIL_SERVER") or None
+    return {
+        "ENV_NAME": env,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+        "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "MAIL_SERVER": mail_server,
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "ORCP Hauts-de-France <noreply@orcp.example>"),
+        # Demo mode lets an admin move the clock forward; never on in production.
+        "DEMO_MODE": _bool("DEMO_MODE", env != "production"),
+        # DSFR is reserved to State services; other operators switch the State branding off.
+        "STATE_BRANDING": _bool("STATE_BRANDING", True),
+        "OPERATOR_NAME": os.environ.get("OPERATOR_NAME", "Préfecture de la région Hauts-de-France"),
+        "SERVICE_NAME": os.environ.get("SERVICE_NAME", "Cycle innovation — ORCP Hauts-de-France"),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
+        "PREFERRED_URL_SCHEME": "https" if env == "production" else "http",
+        "SERVER_NAME": os.environ.get("SERVER_NAME") or None,
+    }
+
+
+DEFAULTS = {
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": 3600 * 8,
+    "WTF_I18N_ENABLED": True,
+    "BABEL_DEFAULT_LOCALE": "fr",
+    "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+    "LANGUAGES": {"fr": "Français", "en": "English"},
+    "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+    # Token lifetimes, in seconds.
+    "RESET_TOKEN_MAX_AGE": 3600,
+    "INVITATION_TOKEN_MAX_AGE": 7 * 24 * 3600,
+    "CONFIRMATION_TOKEN_MAX_AGE": 2 * 24 * 3600,
+    "PAGE_SIZE": 50,
+}
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def check(config: dict) -> None:
+    """Refuse to start a production instance that would sign sessions with the public default key."""
+    if config.get("ENV_NAME") == "production":
+        if config.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
+            raise ConfigurationError("SECRET_KEY must be set to a private random value in production.")
+        if config.get("DEMO_MODE"):
+            raise ConfigurationError("DEMO_MODE cannot be enabled in production.")

@@ -1,0 +1,20 @@
+"""Every record of the application; importing this module registers them all on the metadata."""
+
+from innovation_cycle.models.accounts import Role, User, UserRole
+from innovation_cycle.models.audit import AuditEvent
+from innovation_cycle.models.base import Base, UTCDateTime
+from innovation_cycle.models.cycles import CommitteeMember, Cycle, StageWindow
+from innovation_cycle.models.organizations import (
+    Convention,
+    ConventionMembership,
+    Organization,
+    OrganizationKind,
+    Tier,
+)
+from innovation_cycle.models.outbox import OutboxMessage, Setting
+
+__all__ = [
+    "AuditEvent", "Base", "CommitteeMember", "Convention", "ConventionMembership", "Cycle", "Organization",
+    "OrganizationKind", "OutboxMessage", "Role", "Setting", "StageWindow", "Tier", "User", "UserRole",
+    "UTCDateTime",
+]

@@ -1,0 +1,83 @@
+"""People who log in, and their roles."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from innovation_cycle.models.base import Base, UTCDateTime
+from innovation_cycle.models.organizations import Organization
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    BUYER = "buyer"
+    COMMITTEE_MEMBER = "committee_member"
+    PFRA_AGENT = "pfra_agent"
+    UGAP_AGENT = "ugap_agent"
+    COMPANY = "company"
+
+
+def new_security_stamp() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Changes whenever the password is set: every emailed token carries it, so a token works once.
+    security_stamp: Mapped[str] = mapped_column(String(32), default=new_security_stamp)
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locale: Mapped[str | None] = mapped_column(String(5))
+    # Room for ProConnect (OpenID Connect federation of public agents).
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
+    sso_issuer: Mapped[str | None] = mapped_column(String(255))
+
+    organization: Mapped[Organization | None] = relationship(back_populates="users")
+    role_rows: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+        UniqueConstraint("sso_issuer", "sso_subject"),
+    )
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(r.role for r in self.role_rows)
+
+    def has_role(self, *roles: Role) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def is_active(self) -> bool:  # flask-login refuses inactive users
+        return self.active
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="role", native_enum=False, create_constraint=True, length=32,
+             values_callable=lambda e: [m.value for m in e]),
+        primary_key=True,
+    )
+
+    user: Mapped[User] = relationship(back_populates="role_rows")

@@ -1,0 +1,58 @@
+"""What every template may use: the policy, the clock, labels and Paris-time formatting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app
+from flask_babel import format_date, format_datetime
+from flask_login import current_user
+
+from innovation_cycle import authz, clock
+from innovation_cycle.services.cycles import STATE_LABELS, TRIGGER_LABELS, state_label
+from workflows.cycle import STAGES, STATES
+
+# DSFR badge colour per cycle state.
+STATE_BADGES = {
+    "draft": "fr-badge--new",
+    "needs_collection": "fr-badge--info",
+    "ami_sourcing": "fr-badge--info",
+    "selection": "fr-badge--info",
+    "commitment_census": "fr-badge--info",
+    "results_communication": "fr-badge--warning",
+    "closed": "fr-badge--success",
+}
+
+
+def paris(value: datetime | None, fmt: str = "d MMMM y 'à' HH:mm") -> str:
+    """Stored UTC, shown in Europe/Paris (Flask-Babel's BABEL_DEFAULT_TIMEZONE)."""
+    return format_datetime(value, fmt) if value else ""
+
+
+def paris_date(value: datetime | None) -> str:
+    return format_date(clock.to_paris(value).date(), "d MMMM y") if value else ""
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["paris"] = paris
+    app.jinja_env.filters["paris_date"] = paris_date
+    app.jinja_env.globals.update(
+        STAGES=STAGES,
+        STATES=STATES,
+        STATE_LABELS=STATE_LABELS,
+        STATE_BADGES=STATE_BADGES,
+        TRIGGER_LABELS=TRIGGER_LABELS,
+        state_label=state_label,
+    )
+
+    @app.context_processor
+    def inject() -> dict:
+        return {
+            "can": lambda action, target=None: authz.can(current_user, action, target),
+            "now": clock.now,
+            "clock_simulated": clock.is_simulated,
+            "state_branding": current_app.config["STATE_BRANDING"],
+            "service_name": current_app.config["SERVICE_NAME"],
+            "operator_name": current_app.config["OPERATOR_NAME"],
+            "languages": current_app.config["LANGUAGES"],
+        }
