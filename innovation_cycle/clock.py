@@ -15,11 +15,15 @@ PARIS = ZoneInfo("Europe/Paris")
 OFFSET_KEY = "demo_clock_offset_seconds"
 
 
+def real_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class SystemClock:
     """The real time, plus the demo offset stored in the database (zero outside demo mode)."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset()
+        return real_now() + self.offset()
 
     def offset(self) -> timedelta:
         if not has_app_context() or not current_app.config.get("DEMO_MODE"):
@@ -50,6 +54,22 @@ class FixedClock:
 
     def advance(self, **kwargs: float) -> None:
         self.at += timedelta(**kwargs)
+
+
+def simulate(at: datetime | None) -> timedelta:
+    """Demo mode: make the application's time read `at` from now on (None: back to the real time).
+
+    The offset is stored in the database so every worker process sees the same simulated date; it may be
+    negative (the demo convention runs in 2017). Flushes; the caller commits."""
+    from innovation_cycle.extensions import db
+    from innovation_cycle.models import Setting
+
+    offset = timedelta(0) if at is None else at - real_now()
+    db.session.merge(Setting(key=OFFSET_KEY, value=str(offset.total_seconds())))
+    db.session.flush()
+    if has_app_context():
+        g.pop("clock_offset", None)
+    return offset
 
 
 def get_clock() -> SystemClock | FixedClock:

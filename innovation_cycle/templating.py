@@ -9,6 +9,7 @@ from flask_babel import format_date, format_datetime
 from flask_login import current_user
 
 from innovation_cycle import authz, clock
+from innovation_cycle.diagram import cycle_svg, transition_rows
 from innovation_cycle.services.cycles import STATE_LABELS, TRIGGER_LABELS, state_label
 from workflows.cycle import STAGES, STATES
 
@@ -43,6 +44,8 @@ def init_app(app: Flask) -> None:
         STATE_BADGES=STATE_BADGES,
         TRIGGER_LABELS=TRIGGER_LABELS,
         state_label=state_label,
+        cycle_svg=cycle_svg,
+        transition_rows=transition_rows,
     )
 
     @app.context_processor

@@ -1,0 +1,101 @@
+"""Forms of the accounts area: login, passwords, sign-up, "Mon compte"."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
+
+from innovation_cycle.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+
+_EMAIL_REQUIRED = _l("Indiquez votre adresse électronique.")
+_EMAIL_INVALID = _l("Adresse électronique invalide (format attendu : nom@domaine.fr).")
+_EMAIL_TOO_LONG = _l("L'adresse électronique ne doit pas dépasser 254 caractères.")
+
+
+def _email_field(label=None) -> EmailField:
+    return EmailField(label or _l("Adresse électronique"), validators=[
+        InputRequired(message=_EMAIL_REQUIRED),
+        Length(max=254, message=_EMAIL_TOO_LONG),
+        Email(message=_EMAIL_INVALID),
+    ], render_kw={"autocomplete": "email", "spellcheck": "false"})
+
+
+def password_policy(_form, field) -> None:
+    """At least 12 characters (ANSSI's floor for a password alone); a ceiling keeps hashing cheap."""
+    value = field.data or ""
+    if len(value) < PASSWORD_MIN_LENGTH:
+        raise ValidationError(_l("Le mot de passe doit contenir au moins %(num)d caractères.",
+                                 num=PASSWORD_MIN_LENGTH))
+    if len(value) > PASSWORD_MAX_LENGTH:
+        raise ValidationError(_l("Le mot de passe ne doit pas dépasser %(num)d caractères.",
+                                 num=PASSWORD_MAX_LENGTH))
+
+
+class NewPasswordFields(FlaskForm):
+    """A new password typed twice."""
+
+    password = PasswordField(
+        _l("Nouveau mot de passe"),
+        description=_l("Au moins %(num)d caractères.", num=PASSWORD_MIN_LENGTH),
+        validators=[InputRequired(message=_l("Choisissez un mot de passe.")), password_policy],
+        render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(
+        _l("Confirmation du nouveau mot de passe"),
+        validators=[InputRequired(message=_l("Saisissez une seconde fois le mot de passe.")),
+                    EqualTo("password", message=_l("Les deux mots de passe ne sont pas identiques."))],
+        render_kw={"autocomplete": "new-password"})
+
+
+class LoginForm(FlaskForm):
+    email = _email_field()
+    password = PasswordField(_l("Mot de passe"), validators=[
+        InputRequired(message=_l("Indiquez votre mot de passe.")),
+        Length(max=1024, message=_l("Mot de passe trop long."))],
+        render_kw={"autocomplete": "current-password"})
+    remember = BooleanField(_l("Rester connecté sur cet appareil"))
+
+
+class EmailForm(FlaskForm):
+    """Asking for a reset link, or for a new confirmation link."""
+
+    email = _email_field()
+
+
+class NewPasswordForm(NewPasswordFields):
+    """Reset and invitation: the emailed link stands for the old password."""
+
+
+class SignupForm(NewPasswordFields):
+    name = StringField(_l("Vos prénom et nom"), validators=[
+        InputRequired(message=_l("Indiquez vos prénom et nom.")),
+        Length(max=200, message=_l("Le nom ne doit pas dépasser 200 caractères."))],
+        render_kw={"autocomplete": "name"})
+    email = _email_field(_l("Adresse électronique professionnelle"))
+    company_name = StringField(_l("Nom de l'entreprise"), validators=[
+        InputRequired(message=_l("Indiquez le nom de votre entreprise.")),
+        Length(max=200, message=_l("Le nom de l'entreprise ne doit pas dépasser 200 caractères."))],
+        render_kw={"autocomplete": "organization"})
+    accept_terms = BooleanField(
+        _l("J'accepte les conditions d'utilisation du service et le traitement de mes données pour "
+           "les besoins de la convention État–UGAP"),
+        validators=[InputRequired(message=_l("Vous devez accepter les conditions d'utilisation pour créer "
+                                             "un compte."))])
+
+
+class ChangePasswordForm(NewPasswordFields):
+    current_password = PasswordField(_l("Mot de passe actuel"), validators=[
+        InputRequired(message=_l("Indiquez votre mot de passe actuel.")),
+        Length(max=1024, message=_l("Mot de passe trop long."))],
+        render_kw={"autocomplete": "current-password"})
+
+
+class LanguageForm(FlaskForm):
+    locale = SelectField(_l("Langue de l'interface et des courriels"),
+                         validators=[InputRequired(message=_l("Choisissez une langue."))])
+
+    def __init__(self, languages: dict[str, str], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locale.choices = list(languages.items())
+        self.locale.validate_choice = True
