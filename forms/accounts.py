@@ -14,8 +14,12 @@ _EMAIL_INVALID = _l("Adresse électronique invalide (format attendu : nom@domain
 _EMAIL_TOO_LONG = _l("L'adresse électronique ne doit pas dépasser 254 caractères.")
 
 
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
 def _email_field(label=None) -> EmailField:
-    return EmailField(label or _l("Adresse électronique"), validators=[
+    return EmailField(label or _l("Adresse électronique"), filters=[_strip], validators=[
         InputRequired(message=_EMAIL_REQUIRED),
         Length(max=254, message=_EMAIL_TOO_LONG),
         Email(message=_EMAIL_INVALID),
@@ -23,7 +27,7 @@ def _email_field(label=None) -> EmailField:
 
 
 def password_policy(_form, field) -> None:
-    """At least 12 characters (ANSSI's floor for a password alone); a ceiling keeps hashing cheap."""
+    """Length, not composition rules, makes a password hard to guess; the ceiling keeps hashing cheap."""
     value = field.data or ""
     if len(value) < PASSWORD_MIN_LENGTH:
         raise ValidationError(_l("Le mot de passe doit contenir au moins %(num)d caractères.",
@@ -33,15 +37,17 @@ def password_policy(_form, field) -> None:
                                  num=PASSWORD_MAX_LENGTH))
 
 
-class NewPasswordFields(FlaskForm):
-    """A new password typed twice."""
-
-    password = PasswordField(
+def _new_password() -> PasswordField:
+    """A fresh field each time: WTForms orders fields by creation, so each form places them where it wants."""
+    return PasswordField(
         _l("Nouveau mot de passe"),
         description=_l("Au moins %(num)d caractères.", num=PASSWORD_MIN_LENGTH),
         validators=[InputRequired(message=_l("Choisissez un mot de passe.")), password_policy],
         render_kw={"autocomplete": "new-password"})
-    password_confirm = PasswordField(
+
+
+def _new_password_confirm() -> PasswordField:
+    return PasswordField(
         _l("Confirmation du nouveau mot de passe"),
         validators=[InputRequired(message=_l("Saisissez une seconde fois le mot de passe.")),
                     EqualTo("password", message=_l("Les deux mots de passe ne sont pas identiques."))],
@@ -63,11 +69,14 @@ class EmailForm(FlaskForm):
     email = _email_field()
 
 
-class NewPasswordForm(NewPasswordFields):
+class NewPasswordForm(FlaskForm):
     """Reset and invitation: the emailed link stands for the old password."""
 
+    password = _new_password()
+    password_confirm = _new_password_confirm()
 
-class SignupForm(NewPasswordFields):
+
+class SignupForm(FlaskForm):
     name = StringField(_l("Vos prénom et nom"), validators=[
         InputRequired(message=_l("Indiquez vos prénom et nom.")),
         Length(max=200, message=_l("Le nom ne doit pas dépasser 200 caractères."))],
@@ -77,6 +86,8 @@ class SignupForm(NewPasswordFields):
         InputRequired(message=_l("Indiquez le nom de votre entreprise.")),
         Length(max=200, message=_l("Le nom de l'entreprise ne doit pas dépasser 200 caractères."))],
         render_kw={"autocomplete": "organization"})
+    password = _new_password()
+    password_confirm = _new_password_confirm()
     accept_terms = BooleanField(
         _l("J'accepte les conditions d'utilisation du service et le traitement de mes données pour "
            "les besoins de la convention État–UGAP"),
@@ -84,11 +95,13 @@ class SignupForm(NewPasswordFields):
                                              "un compte."))])
 
 
-class ChangePasswordForm(NewPasswordFields):
+class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(_l("Mot de passe actuel"), validators=[
         InputRequired(message=_l("Indiquez votre mot de passe actuel.")),
         Length(max=1024, message=_l("Mot de passe trop long."))],
         render_kw={"autocomplete": "current-password"})
+    password = _new_password()
+    password_confirm = _new_password_confirm()
 
 
 class LanguageForm(FlaskForm):
@@ -99,3 +112,7 @@ class LanguageForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.locale.choices = list(languages.items())
         self.locale.validate_choice = True
+
+
+class ButtonForm(FlaskForm):
+    """An empty form: a POST button with its CSRF token."""

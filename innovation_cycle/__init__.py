@@ -79,11 +79,14 @@ def _init_login(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
+    def load_user(session_id: str) -> User | None:
+        user_id, _, stamp = session_id.partition(".")
         if not user_id.isdigit():
             return None
         user = db.session.get(User, int(user_id))
-        return user if user and user.active else None
+        if user is None or not user.active or user.security_stamp != stamp:
+            return None
+        return user
 
 
 def _init_errors(app: Flask) -> None:

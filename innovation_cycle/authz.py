@@ -86,6 +86,12 @@ POLICY: dict[str, Rule] = {
     "audit.view": is_admin,
     "outbox.view": is_admin,
     "clock.move": is_admin & demo_mode,
+    # Accounts: pages reached from an emailed link (the token is the credential), and "Mon compte".
+    "account.reset_password": anyone,
+    "account.accept_invitation": anyone,
+    "account.confirm_email": anyone,
+    "account.resend_confirmation": anyone,
+    "account.profile": authenticated,
 }
 
 

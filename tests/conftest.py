@@ -6,14 +6,19 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
+from flask import g, request_started
 from sqlalchemy import create_engine, text
 
 from innovation_cycle import create_app
@@ -43,6 +48,36 @@ def _normalise(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _forget_cached_locale(sender, **extra) -> None:
+    """The app fixture keeps one app context, hence one `g`, for a whole test, and Flask-Babel caches the
+    locale in `g`: forget it at each request, as production's per-request context does, so a language
+    switch (or a user's saved locale) shows on the next request."""
+    g.pop("_flask_babel", None)
+
+
+request_started.connect(_forget_cached_locale)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations() -> None:
+    """Compile the .po catalogs when their .mo is missing or older: the .mo files are not in git, and the
+    English pages must be testable on a fresh clone without running scripts/i18n.sh first."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "innovation_cycle" / "translations"
+    for po in root.glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        # Write then rename: another test session may be reading the catalog at the same moment.
+        with tempfile.NamedTemporaryFile("wb", dir=mo.parent, suffix=".tmp", delete=False) as target:
+            write_mo(target, catalog)
+        os.replace(target.name, mo)
 
 
 @pytest.fixture(scope="session")
@@ -101,9 +136,20 @@ def app_config(database_url, clock, tmp_path) -> dict:
     }
 
 
+class IsolatedClient(FlaskClient):
+    """Requests reuse the test's app context (and so its `g`): forget per-request caches before each one,
+    or one client's logged-in user would leak into the next client's request."""
+
+    def open(self, *args, **kwargs):
+        for key in ("_login_user", "clock_offset"):
+            g.pop(key, None)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(app_config):
     app = create_app(app_config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         _db.session.remove()
@@ -237,6 +283,9 @@ def smtp(app, smtp_server):
     mail_ext = app.extensions["mail"]
     mail_ext.server, mail_ext.port = "127.0.0.1", port
     mail_ext.use_tls = mail_ext.use_ssl = False
+    # Flask-Mail suppresses sending when app.testing (MAIL_SUPPRESS_SEND defaults to TESTING): undo it here.
+    app.config["MAIL_SUPPRESS_SEND"] = False
+    mail_ext.suppress = False
     return handler
 
 

@@ -62,6 +62,10 @@ class User(UserMixin, Base):
     def has_role(self, *roles: Role) -> bool:
         return any(r in self.roles for r in roles)
 
+    def get_id(self) -> str:
+        """The session names the user *and* the stamp: a password change or reset ends every other session."""
+        return f"{self.id}.{self.security_stamp}"
+
     @property
     def is_active(self) -> bool:  # flask-login refuses inactive users
         return self.active

@@ -212,9 +212,10 @@ def _send_link(user: User, purpose: str, subject: Any, template: str, **context:
     """Queue a mail with a fresh link, in the recipient's language when they chose one."""
     link = url_for(PURPOSES[purpose].endpoint, token=make_token(user, purpose), _external=True)
     expires_at: datetime = clock.now() + timedelta(seconds=max_age(purpose))
-    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+    locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(locale):
         mail.queue(user.email, str(subject), template, user=user, link=link, expires_at=expires_at,
-                   lifetime=link_lifetime(purpose), **context)
+                   lifetime=link_lifetime(purpose), lang=locale, **context)
 
 
 # --- password reset -------------------------------------------------------------------------------------

@@ -1,27 +1,247 @@
-"""STUB accounts: to be completed (login, logout, reset, invitation, signup, confirmation)."""
+"""Accounts: log in and out, password reset, invitations, company sign-up, email confirmation, "Mon compte".
 
-from flask import Blueprint, redirect, render_template, url_for
-from flask_login import logout_user
+Pages reached from an emailed link read the token first; a bad, expired or used link gets one French page
+offering a new link (400 or 410), never a 500. Forms that take an email address answer the same way whether
+or not an account exists, so they cannot be used to find out who has one.
+"""
 
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
+
+from forms.accounts import (
+    ButtonForm,
+    ChangePasswordForm,
+    EmailForm,
+    LanguageForm,
+    LoginForm,
+    NewPasswordForm,
+    SignupForm,
+)
+from innovation_cycle import transaction
 from innovation_cycle.authz import requires
+from innovation_cycle.models import User
+from innovation_cycle.services import accounts
+from innovation_cycle.urls import safe_next
 
 bp = Blueprint("accounts", __name__, url_prefix="/compte")
+
+UNPROCESSABLE = 422
+
+
+def _status() -> int:
+    """Re-rendering a posted form means it was refused."""
+    return UNPROCESSABLE if request.method == "POST" else 200
+
+
+@bp.errorhandler(accounts.InvalidToken)
+def invalid_link(error: accounts.InvalidToken):
+    status = 410 if (error.expired or error.used) else 400
+    return render_template("accounts/invalid_link.html", error=error,
+                           lifetime=accounts.link_lifetime(error.purpose)), status
+
+
+# --- log in, log out ------------------------------------------------------------------------------------
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
 @requires("account.login")
 def login():
-    return render_template("base.html")
+    next_url = safe_next(request.args.get("next"))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(next_url or url_for("dashboard.index"))
+    form = LoginForm()
+    refusal = None
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data)
+        except accounts.LoginRefused as exc:
+            refusal = exc.reason
+        else:
+            login_user(user, remember=bool(form.remember.data))
+            return redirect(next_url or url_for("dashboard.index"))
+    return render_template("accounts/login.html", form=form, refusal=refusal, next_url=next_url), _status()
 
 
 @bp.post("/deconnexion")
 @requires("account.logout")
 def logout():
     logout_user()
+    flash(_("Vous êtes déconnecté."), "success")
     return redirect(url_for("public.home"))
+
+
+# --- password reset -------------------------------------------------------------------------------------
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+@requires("account.reset_password")
+def forgot_password():
+    form = EmailForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data)
+        transaction.commit()
+        flash(_("Si un compte actif correspond à l'adresse %(email)s, un courriel vient d'y être envoyé avec "
+                "un lien pour choisir un nouveau mot de passe. Ce lien est valable %(lifetime)s.",
+                email=form.email.data.strip(), lifetime=accounts.link_lifetime(accounts.RESET_PASSWORD)),
+              "success")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot_password.html", form=form,
+                           lifetime=accounts.link_lifetime(accounts.RESET_PASSWORD)), _status()
+
+
+@bp.route("/reinitialiser/<token>", methods=["GET", "POST"])
+@requires("account.reset_password")
+def reset_password(token: str):
+    user = accounts.read_token(token, accounts.RESET_PASSWORD)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        accounts.reset_password(user, form.password.data)
+        transaction.commit()
+        flash(_("Votre mot de passe a été modifié. Connectez-vous avec le nouveau mot de passe."), "success")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset_password.html", form=form, user=user), _status()
+
+
+# --- invitations ----------------------------------------------------------------------------------------
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+@requires("account.accept_invitation")
+def accept_invitation(token: str):
+    user = accounts.read_token(token, accounts.INVITATION)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        accounts.accept_invitation(user, form.password.data)
+        transaction.commit()
+        login_user(user)
+        flash(_("Bienvenue, %(name)s : votre mot de passe est enregistré et vous êtes connecté.",
+                name=user.name), "success")
+        return redirect(url_for("dashboard.index"))
+    return render_template("accounts/accept_invitation.html", form=form, user=user,
+                           role_labels=[accounts.role_label(r) for r in sorted(user.roles)]), _status()
+
+
+# --- company sign-up and email confirmation -------------------------------------------------------------
 
 
 @bp.route("/inscription", methods=["GET", "POST"])
 @requires("account.signup")
 def signup():
-    return render_template("base.html")
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.signup_company(form.name.data, form.email.data, form.password.data,
+                                           form.company_name.data)
+            transaction.commit()
+        except accounts.DuplicateEmail as exc:
+            transaction.rollback()
+            form.email.errors.append(str(exc))
+        except IntegrityError:
+            # The same address signed up between our check and the commit.
+            transaction.rollback()
+            form.email.errors.append(str(accounts.DuplicateEmail(form.email.data.strip())))
+        else:
+            flash(_("Votre compte est créé. Un courriel a été envoyé à %(email)s : suivez son lien (valable "
+                    "%(lifetime)s) pour confirmer votre adresse, puis connectez-vous.",
+                    email=user.email, lifetime=accounts.link_lifetime(accounts.CONFIRM_EMAIL)), "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/signup.html", form=form), _status()
+
+
+@bp.route("/confirmer/<token>", methods=["GET", "POST"])
+@requires("account.confirm_email")
+def confirm_email(token: str):
+    """GET shows a button, POST confirms: a mail scanner that opens links must not confirm an address
+    on its own (someone could sign up with another person's address)."""
+    user = accounts.read_token(token, accounts.CONFIRM_EMAIL)
+    if user.email_confirmed_at is not None:
+        flash(_("Votre adresse électronique est déjà confirmée. Vous pouvez vous connecter."), "info")
+        return redirect(url_for("accounts.login"))
+    form = ButtonForm()
+    if form.validate_on_submit():
+        accounts.confirm_email(user)
+        transaction.commit()
+        flash(_("Votre adresse électronique est confirmée. Vous pouvez vous connecter."), "success")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/confirm_email.html", form=form, user=user), _status()
+
+
+@bp.route("/renvoyer-confirmation", methods=["GET", "POST"])
+@requires("account.resend_confirmation")
+def resend_confirmation():
+    form = EmailForm()
+    if request.method == "GET" and request.args.get("email"):
+        form.email.data = request.args["email"][:254]
+    if form.validate_on_submit():
+        accounts.resend_confirmation(form.email.data)
+        transaction.commit()
+        flash(_("Si un compte en attente de confirmation correspond à l'adresse %(email)s, un nouveau lien de "
+                "confirmation vient d'y être envoyé. Il est valable %(lifetime)s.",
+                email=form.email.data.strip(), lifetime=accounts.link_lifetime(accounts.CONFIRM_EMAIL)),
+              "success")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/resend_confirmation.html", form=form), _status()
+
+
+# --- "Mon compte" ---------------------------------------------------------------------------------------
+
+
+def _profile_page(password_form: ChangePasswordForm | None = None, language_form: LanguageForm | None = None,
+                  status: int = 200):
+    languages = current_app.config["LANGUAGES"]
+    if language_form is None:
+        language_form = LanguageForm(languages, formdata=None,
+                                     locale=current_user.locale or current_app.config["BABEL_DEFAULT_LOCALE"])
+    return render_template(
+        "accounts/profile.html",
+        password_form=password_form or ChangePasswordForm(formdata=None),
+        language_form=language_form,
+        role_labels=[accounts.role_label(r) for r in sorted(current_user.roles)],
+    ), status
+
+
+def _me() -> User:
+    """The logged-in user itself, not the proxy: services inspect and audit the record."""
+    return current_user._get_current_object()
+
+
+@bp.get("/")
+@requires("account.profile")
+def profile():
+    return _profile_page()
+
+
+@bp.post("/mot-de-passe")
+@requires("account.profile")
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not accounts.check_password(current_user, form.current_password.data):
+            form.current_password.errors.append(_("Le mot de passe actuel est incorrect."))
+        else:
+            me = _me()
+            accounts.change_password(me, form.password.data)
+            transaction.commit()
+            # The new stamp ends every other session; keep this one.
+            login_user(me)
+            flash(_("Votre mot de passe a été modifié."), "success")
+            return redirect(url_for("accounts.profile"))
+    return _profile_page(password_form=form, status=UNPROCESSABLE)
+
+
+@bp.post("/langue")
+@requires("account.profile")
+def change_language():
+    form = LanguageForm(current_app.config["LANGUAGES"])
+    if form.validate_on_submit():
+        accounts.change_locale(_me(), form.locale.data)
+        transaction.commit()
+        # The header's switch keeps a per-session choice; the account's preference now replaces it.
+        session["lang"] = form.locale.data
+        flash(_("Votre langue préférée est enregistrée."), "success")
+        return redirect(url_for("accounts.profile"))
+    return _profile_page(language_form=form, status=UNPROCESSABLE)

@@ -1,0 +1,63 @@
+"""Configuration: embedded defaults, environment for real deployments, and a production instance that refuses
+to start with the public default secret key."""
+
+from __future__ import annotations
+
+import pytest
+
+from innovation_cycle import create_app
+from innovation_cycle.config import DEFAULT_SECRET_KEY, ConfigurationError
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    for name in ("DATABASE_URL", "SECRET_KEY", "INNOVATION_CYCLE_ENV", "DEMO_MODE", "MAIL_SERVER", "STATE_BRANDING",
+                 "SESSION_COOKIE_SECURE", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    return monkeypatch
+
+
+def test_embedded_default_is_sqlite_under_instance_with_console_mail(env, tmp_path):
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'instance' / 'innovation_cycle.sqlite'}"
+    assert app.config["MAIL_SERVER"] is None
+    assert app.config["DEMO_MODE"] is True
+    assert app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY
+
+
+def test_production_refuses_the_default_secret_key(env):
+    env.setenv("INNOVATION_CYCLE_ENV", "production")
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_refuses_demo_mode(env):
+    env.setenv("INNOVATION_CYCLE_ENV", "production")
+    env.setenv("SECRET_KEY", "a-long-random-production-key")
+    env.setenv("DEMO_MODE", "1")
+    with pytest.raises(ConfigurationError, match="DEMO_MODE"):
+        create_app()
+
+
+def test_production_reads_the_environment_and_secures_cookies(env):
+    env.setenv("INNOVATION_CYCLE_ENV", "production")
+    env.setenv("SECRET_KEY", "a-long-random-production-key")
+    env.setenv("DATABASE_URL", "postgres://app@db.internal:5432/innovation")
+    env.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setenv("MAIL_SERVER", "smtp.internal")
+    env.setenv("MAIL_PORT", "587")
+    env.setenv("MAIL_USE_TLS", "true")
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://app@db.internal:5432/innovation"
+    assert app.config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    assert (app.config["MAIL_SERVER"], app.config["MAIL_PORT"], app.config["MAIL_USE_TLS"]) == ("smtp.internal", 587, True)
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]
+    assert app.config["DEMO_MODE"] is False
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/accessibilite")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
