@@ -63,7 +63,7 @@ class FrenchIntegerField(_FrenchParseError, IntegerField):
     bad_value_message = _BAD_NUMBER
 
 
-class CheckboxesField(SelectMultipleField):
+class MultiCheckboxField(SelectMultipleField):
     """Several choices shown as checkboxes (the forms macro renders SelectMultipleField so)."""
 
     def pre_validate(self, form: Any) -> None:
@@ -161,13 +161,13 @@ class InviteForm(FlaskForm):
               check_deliverability=False)])
     name = _name_field()
     organization_id = _organization_field()
-    roles = CheckboxesField(_l("Rôles"))
+    roles = MultiCheckboxField(_l("Rôles"))
 
 
 class UserEditForm(FlaskForm):
     name = _name_field()
     organization_id = _organization_field()
-    roles = CheckboxesField(_l("Rôles"))
+    roles = MultiCheckboxField(_l("Rôles"))
     active = BooleanField(_l("Compte actif"))
 
 
@@ -227,3 +227,19 @@ class ClockAdvanceForm(FlaskForm):
 class ClockTargetForm(FlaskForm):
     target = FrenchDateTimeField(_l("Nouvelle date simulée (heure de Paris)"), format="%Y-%m-%dT%H:%M",
                                  validators=[InputRequired(message=_REQUIRED)], render_kw={"step": 60})
+
+
+def filter_value(field: Any) -> Any:
+    """A filter's value, or None when it is empty or was refused (the list then ignores it)."""
+    return None if field.errors or field.data in ("", None) else field.data
+
+
+def put_errors(form: FlaskForm, errors: list[Any]) -> list[str]:
+    """Put each service refusal next to its field; return the messages that belong to no field."""
+    loose = []
+    for error in errors:
+        if error.field and error.field in form:
+            form[error.field].errors = [*form[error.field].errors, error.message]
+        else:
+            loose.append(error.message)
+    return loose

@@ -52,6 +52,7 @@ def from_environment(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
         "PREFERRED_URL_SCHEME": "https" if env == "production" else "http",
         "SERVER_NAME": os.environ.get("SERVER_NAME") or None,
+        "CONTACT_EMAIL": os.environ.get("CONTACT_EMAIL") or None,
     }
 
 

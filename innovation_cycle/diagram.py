@@ -35,11 +35,13 @@ def cycle_svg(current: str | None) -> Markup:
     states = list(flow.STATES)
     width = _x(len(states)) + 10 - GAP
     height = TOP + BOX_H + 70
+    title, current_label = _("Diagramme des étapes du cycle"), _("Étape actuelle")
+    legend = _("→ avancer ; ↩ revenir (avec une raison)")
     parts = [
         f'<svg class="cycle-diagram" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="cycle-diagram-title cycle-diagram-desc" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="cycle-diagram-title">{escape(_("Diagramme des étapes du cycle"))}</title>',
-        f'<desc id="cycle-diagram-desc">{escape(_("Étape actuelle"))} : '
+        f'<title id="cycle-diagram-title">{escape(title)}</title>',
+        f'<desc id="cycle-diagram-desc">{escape(current_label)} : '
         f'{escape(state_label(current) if current else "—")}</desc>',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/></marker></defs>',
@@ -52,18 +54,20 @@ def cycle_svg(current: str | None) -> Markup:
                          f'marker-end="url(#arrow)"/>')
         else:
             x1, x2, y = _x(i) + BOX_W // 2, _x(j) + BOX_W // 2, TOP + BOX_H
-            parts.append(f'<path class="edge edge--back" d="M {x1} {y} C {x1} {y + 45}, {x2} {y + 45}, {x2} {y + 2}" '
-                         f'marker-end="url(#arrow)"/>')
+            curve = f"M {x1} {y} C {x1} {y + 45}, {x2} {y + 45}, {x2} {y + 2}"
+            parts.append(f'<path class="edge edge--back" d="{curve}" marker-end="url(#arrow)"/>')
     for index, state in enumerate(states):
         classes = "state state--current" if state == current else "state"
         x = _x(index)
-        parts.append(f'<g class="{classes}"><rect x="{x}" y="{TOP}" width="{BOX_W}" height="{BOX_H}" rx="8"/>')
+        parts.append(f'<g class="{classes}" data-state="{state}">'
+                     f'<rect x="{x}" y="{TOP}" width="{BOX_W}" height="{BOX_H}" rx="8"/>')
         lines = _label_lines(state_label(state))
         first_y = TOP + BOX_H // 2 - (len(lines) - 1) * 8 + 4
         for n, line in enumerate(lines):
-            parts.append(f'<text x="{x + BOX_W // 2}" y="{first_y + n * 16}" text-anchor="middle">{escape(line)}</text>')
+            y = first_y + n * 16
+            parts.append(f'<text x="{x + BOX_W // 2}" y="{y}" text-anchor="middle">{escape(line)}</text>')
         parts.append("</g>")
-    parts.append(f'<text class="legend" x="10" y="20">{escape(_("→ avancer ; ↩ revenir (avec une raison)"))}</text>')
+    parts.append(f'<text class="legend" x="10" y="20">{escape(legend)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

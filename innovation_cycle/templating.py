@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from innovation_cycle import authz, clock
 from innovation_cycle.diagram import cycle_svg, transition_rows
+from innovation_cycle.services.accounts import role_label
 from innovation_cycle.services.cycles import STATE_LABELS, TRIGGER_LABELS, state_label
 from workflows.cycle import STAGES, STATES
 
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
         STATE_BADGES=STATE_BADGES,
         TRIGGER_LABELS=TRIGGER_LABELS,
         state_label=state_label,
+        role_label=role_label,
         cycle_svg=cycle_svg,
         transition_rows=transition_rows,
     )

@@ -6,7 +6,9 @@ the files the pages load are copied (about 7 MB instead of the package's 60). Th
 dist/ layout so the relative url() references inside the CSS (fonts, icons) resolve; the script checks that
 they do and fails otherwise, rather than leaving pages with missing icons.
 
-Usage: python3 scripts/install_dsfr.py [--skip-npm]   (--skip-npm reuses an existing node_modules/)
+Usage: python3 scripts/install_dsfr.py [--force]
+Does nothing when the pinned version is already in place (innovation_cycle/static/dsfr/VERSION); --force
+reinstalls. Reuses node_modules/ when it already holds the pinned version.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def missing_references() -> list[str]:
     missing = []
     for name in CSS_WITH_URLS:
         css = TARGET / name
+        if not css.exists():
+            missing.append(name)
+            continue
         for ref in set(URL.findall(css.read_text(encoding="utf-8"))):
             if ref.startswith(("data:", "http:", "https:", "#")):
                 continue
@@ -83,9 +88,17 @@ def size_of(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def copied_version() -> str | None:
+    stamp = TARGET / "VERSION"
+    return stamp.read_text().strip() if stamp.exists() else None
+
+
 def main() -> int:
     wanted = pinned_version()
-    if "--skip-npm" not in sys.argv or installed_version() != wanted:
+    if "--force" not in sys.argv and copied_version() == wanted and not missing_references():
+        print(f"DSFR {wanted} already installed in {TARGET.relative_to(ROOT)}.")
+        return 0
+    if "--force" in sys.argv or installed_version() != wanted:
         npm_ci()
     if installed_version() != wanted:
         sys.exit(f"node_modules holds DSFR {installed_version()}, package.json pins {wanted}.")

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from flask import g
 from flask.testing import FlaskClient
-from flask import g, request_started
 from sqlalchemy import create_engine, text
 
 from innovation_cycle import create_app
@@ -48,16 +47,6 @@ def _normalise(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
-
-
-def _forget_cached_locale(sender, **extra) -> None:
-    """The app fixture keeps one app context, hence one `g`, for a whole test, and Flask-Babel caches the
-    locale in `g`: forget it at each request, as production's per-request context does, so a language
-    switch (or a user's saved locale) shows on the next request."""
-    g.pop("_flask_babel", None)
-
-
-request_started.connect(_forget_cached_locale)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -138,10 +127,11 @@ def app_config(database_url, clock, tmp_path) -> dict:
 
 class IsolatedClient(FlaskClient):
     """Requests reuse the test's app context (and so its `g`): forget per-request caches before each one,
-    or one client's logged-in user would leak into the next client's request."""
+    or one client's logged-in user would leak into the next client's request, and a language switch
+    (Flask-Babel caches the locale in `g`) would not show on the next page."""
 
     def open(self, *args, **kwargs):
-        for key in ("_login_user", "clock_offset"):
+        for key in ("_login_user", "clock_offset", "_flask_babel"):
             g.pop(key, None)
         return super().open(*args, **kwargs)
 

@@ -51,7 +51,8 @@ def test_production_reads_the_environment_and_secures_cookies(env):
     app = create_app()
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://app@db.internal:5432/innovation"
     assert app.config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
-    assert (app.config["MAIL_SERVER"], app.config["MAIL_PORT"], app.config["MAIL_USE_TLS"]) == ("smtp.internal", 587, True)
+    mail = (app.config["MAIL_SERVER"], app.config["MAIL_PORT"], app.config["MAIL_USE_TLS"])
+    assert mail == ("smtp.internal", 587, True)
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]
     assert app.config["DEMO_MODE"] is False
 

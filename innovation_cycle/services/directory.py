@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import g
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
@@ -30,7 +30,6 @@ from innovation_cycle.models import (
     OrganizationKind,
     OutboxMessage,
     Role,
-    Setting,
     Tier,
     User,
     UserRole,
@@ -369,7 +368,7 @@ def users_query(*, role: str | None = None, organization_id: int | None = None, 
 
 def invite(*, email: str, name: str, organization: Organization | None, roles: Iterable[Role],
            invited_by: User) -> User:
-    """Create the account and queue its invitation (accounts owns the token and the mail)."""
+    """Create the account and queue its invitation (accounts owns the token, the mail and the audit row)."""
     from innovation_cycle.services import accounts
 
     roles = [Role(r) for r in roles]
@@ -411,18 +410,17 @@ def update_user(user: User, *, name: str, organization: Organization | None, rol
     return True
 
 
-def resend_invitation(user: User) -> None:
+def resend_invitation(user: User, actor: User) -> None:
+    """A new link for someone who never chose a password (accounts voids the old links and audits)."""
     from innovation_cycle.services import accounts
 
-    if user.password_hash:
-        raise Invalid([FieldError(None, _(
-            "Cette personne a déjà choisi son mot de passe : elle peut utiliser « Mot de passe oublié ».")
-        )])
     if not user.active:
         raise Invalid([FieldError(None, _(
             "Ce compte est désactivé : réactivez-le avant de renvoyer l'invitation."))])
-    accounts.resend_invitation(user)
-    audit.record("user.resend_invitation", user, after={"email": user.email})
+    try:
+        accounts.resend_invitation(user, actor)
+    except ValueError as exc:  # the invitation was already accepted
+        raise Invalid([FieldError(None, str(exc))]) from exc
 
 
 # --- audit trail and outbox (read only) ----------------------------------------------------------------
@@ -472,46 +470,34 @@ def outbox_query(*, recipient: str | None = None, status: str | None = None) -> 
 
 
 # --- the demo clock ------------------------------------------------------------------------------------
+# The offset lives in clock.simulate (a Setting row); here are the secretariat's rules and the audit row.
+# The simulated time may sit in the past (the demo convention runs in 2017), so the rule is about the
+# simulated time itself: it only moves forward, except "back to the real time".
 
 
-def real_now() -> datetime:
-    """The time without the demo offset."""
-    the_clock = clock.get_clock()
-    return the_clock.now() - the_clock.offset()
-
-
-def set_simulated_time(target: datetime) -> timedelta:
-    """Move the demo clock so that it reads `target` now. The simulation never goes behind the real time."""
-    real = real_now()
-    if target < real:
+def set_simulated_time(target: datetime) -> datetime:
+    if target <= clock.now():
         raise Invalid([FieldError("target", _(
-            "La date simulée ne peut pas précéder la date réelle ; pour revenir à la date réelle, "
-            "utilisez « Revenir à la date réelle »."))])
-    return _store_offset(target - real)
+            "Choisissez une date postérieure à la date simulée actuelle (%(now)s) : l'horloge n'avance que "
+            "vers le futur. Pour revenir à la date réelle, utilisez « Revenir à la date réelle ».",
+            now=format_datetime(clock.now(), "d MMMM y 'à' HH:mm")))])
+    return _simulate(target)
 
 
-def advance_clock(*, days: int = 0, hours: int = 0) -> timedelta:
+def advance_clock(*, days: int = 0, hours: int = 0) -> datetime:
     if days <= 0 and hours <= 0:
         raise Invalid([FieldError("days", _("Indiquez un nombre de jours ou d'heures supérieur à zéro."))])
-    return _store_offset(clock.get_clock().offset() + timedelta(days=days, hours=hours))
+    return _simulate(clock.now() + timedelta(days=days, hours=hours))
 
 
-def reset_clock() -> timedelta:
-    return _store_offset(timedelta(0))
+def reset_clock() -> datetime:
+    return _simulate(None)
 
 
-def _store_offset(offset: timedelta) -> timedelta:
-    seconds = max(int(offset.total_seconds()), 0)
-    before = clock.get_clock().offset()
-    row = db.session.get(Setting, clock.OFFSET_KEY)
-    if row is None:
-        row = Setting(key=clock.OFFSET_KEY, value=str(seconds))
-        db.session.add(row)
-    else:
-        row.value = str(seconds)
-    db.session.flush()
-    g.pop("clock_offset", None)  # SystemClock caches the offset for the request
-    audit.record("clock.move", object_type="settings",
-                 before={"offset_seconds": int(before.total_seconds())},
-                 after={"offset_seconds": seconds, "simulated_now": clock.now()})
-    return timedelta(seconds=seconds)
+def _simulate(target: datetime | None) -> datetime:
+    before = {"offset_seconds": round(clock.get_clock().offset().total_seconds()), "simulated_now": clock.now()}
+    clock.simulate(target)  # flushes and clears the request's cached offset
+    now = clock.now()
+    audit.record("clock.move", object_type="settings", before=before,
+                 after={"offset_seconds": round(clock.get_clock().offset().total_seconds()), "simulated_now": now})
+    return now

@@ -102,9 +102,10 @@ def cycle(cycle_id: int):
         (u.id, f"{u.name} ({u.email})") for u in db.session.scalars(
             select(User).join(UserRole).where(UserRole.role == Role.COMMITTEE_MEMBER).order_by(User.name))
         if u.id not in members]
-    years_left = [y for y in cycle.convention.years if y > cycle.year and y not in {c.year for c in cycle.convention.cycles}]
+    taken = {c.year for c in cycle.convention.cycles}
+    years_left = [y for y in cycle.convention.years if y > cycle.year and y not in taken]
     return render_template(
-        "admin/cycles/detail.html", cycle=cycle, moves=moves, history=history, now=clock.now(),
+        "admin/cycles/detail.html", cycle=cycle, moves=moves, history=history, current_time=clock.now(),
         committee_form=committee_form, remove_form=RemoveForm(), mermaid=flow.mermaid(cycle.state),
         transitions=flow.TRANSITIONS, can_prepare_next=(cycle.year + 1) in years_left,
     )
