@@ -232,14 +232,3 @@ class ClockTargetForm(FlaskForm):
 def filter_value(field: Any) -> Any:
     """A filter's value, or None when it is empty or was refused (the list then ignores it)."""
     return None if field.errors or field.data in ("", None) else field.data
-
-
-def put_errors(form: FlaskForm, errors: list[Any]) -> list[str]:
-    """Put each service refusal next to its field; return the messages that belong to no field."""
-    loose = []
-    for error in errors:
-        if error.field and error.field in form:
-            form[error.field].errors = [*form[error.field].errors, error.message]
-        else:
-            loose.append(error.message)
-    return loose

@@ -15,15 +15,19 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
 
 
-def _database_url(instance_path: str) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        return f"sqlite:///{Path(instance_path) / 'innovation_cycle.sqlite'}"
-    # psycopg 3 is the driver; accept the common postgres:// spellings.
+def normalise_database_url(url: str) -> str:
+    """psycopg 3 is the driver; accept the common postgres:// and postgresql:// spellings."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{Path(instance_path) / 'innovation_cycle.sqlite'}"
+    return normalise_database_url(url)
 
 
 def from_environment(instance_path: str) -> dict:

@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from innovation_cycle import create_app
 from innovation_cycle.clock import FixedClock, paris_datetime
+from innovation_cycle.config import normalise_database_url
 from innovation_cycle.extensions import db as _db
 from innovation_cycle.models import (
     Base,
@@ -40,13 +41,6 @@ from innovation_cycle.services import cycles as cycle_service
 
 PASSWORD = "Motdepasse-solide-2017"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
-
-
-def _normalise(url: str) -> str:
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,7 +67,7 @@ def compiled_translations() -> None:
 def database_template(tmp_path_factory) -> str:
     """Build the schema once per session: a template SQLite file, or the PostgreSQL schema."""
     if PG_URL:
-        url = _normalise(PG_URL)
+        url = normalise_database_url(PG_URL)
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

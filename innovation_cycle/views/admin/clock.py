@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from forms.admin import ButtonForm, ClockAdvanceForm, ClockTargetForm, put_errors
+from forms import put_errors
+from forms.admin import ButtonForm, ClockAdvanceForm, ClockTargetForm
 from innovation_cycle import clock as app_clock
 from innovation_cycle import transaction
 from innovation_cycle.authz import requires

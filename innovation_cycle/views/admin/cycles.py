@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from forms import put_errors
 from forms.cycles import CalendarForm, CommitteeForm, MoveForm, NewCycleForm, RemoveForm
 from innovation_cycle import clock, transaction
 from innovation_cycle.authz import ensure, requires
@@ -24,17 +25,6 @@ def _load(cycle_id: int, action: str = "cycle.view") -> Cycle:
         abort(404)
     ensure(action, cycle)
     return cycle
-
-
-def _calendar_errors_to_form(form, errors: list[cycles.CalendarError]) -> list[str]:
-    """Put each calendar error next to its field; return those that belong to no field."""
-    loose = []
-    for error in errors:
-        if error.field and error.field in form:
-            form[error.field].errors = [*form[error.field].errors, error.message]
-        else:
-            loose.append(error.message)
-    return loose
 
 
 @bp.get("/cycles", endpoint="cycles")
@@ -72,7 +62,7 @@ def cycle_new():
                                             auto_advance=form.auto_advance.data)
             except cycles.CalendarInvalid as exc:
                 transaction.rollback()
-                loose = _calendar_errors_to_form(form, exc.errors)
+                loose = put_errors(form, exc.errors)
             else:
                 transaction.commit()
                 flash(_("Le cycle %(year)s a été créé.", year=cycle.year), "success")
@@ -150,7 +140,7 @@ def cycle_calendar(cycle_id: int):
         except cycles.CalendarInvalid as exc:
             transaction.rollback()
             cycle = _load(cycle_id, "cycle.manage")
-            loose = _calendar_errors_to_form(form, exc.errors)
+            loose = put_errors(form, exc.errors)
         else:
             transaction.commit()
             flash(_("Le calendrier du cycle %(year)s a été enregistré.", year=cycle.year), "success")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from forms.admin import OrganizationFilterForm, OrganizationForm, filter_value, put_errors
+from forms import put_errors
+from forms.admin import OrganizationFilterForm, OrganizationForm, filter_value
 from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db

@@ -6,7 +6,8 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from forms.admin import ButtonForm, InviteForm, UserEditForm, UserFilterForm, filter_value, put_errors
+from forms import put_errors
+from forms.admin import ButtonForm, InviteForm, UserEditForm, UserFilterForm, filter_value
 from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
