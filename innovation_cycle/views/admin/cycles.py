@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from forms import put_errors
 from forms.cycles import CalendarForm, CommitteeForm, MoveForm, NewCycleForm, RemoveForm
@@ -74,6 +75,11 @@ def cycle_new():
 @bp.get("/cycles/<int:cycle_id>")
 @requires("cycle.view")
 def cycle(cycle_id: int):
+    # The committee with its people and their organizations in a fixed number of queries.
+    db.session.execute(select(Cycle).where(Cycle.id == cycle_id).options(
+        selectinload(Cycle.committee).joinedload(CommitteeMember.user).joinedload(User.organization),
+        joinedload(Cycle.convention).selectinload(Convention.cycles),
+    )).unique().scalar_one_or_none()
     cycle = _load(cycle_id)
     moves = []
     for trigger in cycles.available_moves(cycle):
@@ -82,7 +88,8 @@ def cycle(cycle_id: int):
         form.reason.id = f"reason-{trigger}"
         moves.append({"trigger": trigger, "form": form,
                       "destination": flow.destination(cycle.state, trigger),
-                      "refusals": [cycles.refusal_message(r) for r in cycles.move_refusals(cycle, trigger)]})
+                      "refusals": [cycles.refusal_message(r) for r in cycles.move_refusals(cycle, trigger)
+                                   if r.code != "step_back_needs_reason"]})  # the field's hint says it
     history = db.session.scalars(
         select(AuditEvent).where(AuditEvent.object_type == "cycles", AuditEvent.object_id == cycle.id)
         .order_by(AuditEvent.id.desc()).limit(20)).all()
