@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask, current_app
-from flask_babel import format_date, format_datetime
+from flask_babel import format_datetime
 from flask_login import current_user
 
-from innovation_cycle import authz, clock
+from innovation_cycle import authz, clock, formatting
 from innovation_cycle.diagram import cycle_svg, transition_rows
 from innovation_cycle.services.accounts import role_label
 from innovation_cycle.services.cycles import STATE_LABELS, TRIGGER_LABELS, state_label
@@ -26,13 +26,18 @@ STATE_BADGES = {
 }
 
 
-def paris(value: datetime | None, fmt: str = "d MMMM y 'à' HH:mm") -> str:
-    """Stored UTC, shown in Europe/Paris (Flask-Babel's BABEL_DEFAULT_TIMEZONE)."""
-    return format_datetime(value, fmt) if value else ""
+def paris(value: datetime | None, fmt: str | None = None) -> str:
+    """Stored UTC, shown in Europe/Paris (Flask-Babel's BABEL_DEFAULT_TIMEZONE); `fmt` for a pattern without
+    words to translate (e.g. "d MMM y HH:mm:ss"), `"long"` for the weekday form."""
+    if fmt is None or value is None:
+        return formatting.when(value)
+    if fmt == "long":
+        return formatting.when(value, weekday=True)
+    return format_datetime(value, fmt)
 
 
 def paris_date(value: datetime | None) -> str:
-    return format_date(clock.to_paris(value).date(), "d MMMM y") if value else ""
+    return formatting.day(value)
 
 
 def init_app(app: Flask) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
@@ -20,7 +19,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 
-from innovation_cycle import clock
+from innovation_cycle import clock, formatting
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     AuditEvent,
@@ -28,7 +27,6 @@ from innovation_cycle.models import (
     ConventionMembership,
     Organization,
     OrganizationKind,
-    OutboxMessage,
     Role,
     Tier,
     User,
@@ -423,7 +421,7 @@ def resend_invitation(user: User, actor: User) -> None:
         raise Invalid([FieldError(None, str(exc))]) from exc
 
 
-# --- audit trail and outbox (read only) ----------------------------------------------------------------
+# --- audit trail (read only; the outbox is in services.notifications) ----------------------------------
 
 
 def audit_query(*, action: str | None = None, object_type: str | None = None, actor: str | None = None,
@@ -453,22 +451,6 @@ def audit_choices() -> tuple[list[str], list[str]]:
     return list(actions), [t for t in types if t]
 
 
-OUTBOX_STATUSES = ("sent", "pending", "failed")
-
-
-def outbox_query(*, recipient: str | None = None, status: str | None = None) -> Select:
-    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-    if recipient and recipient.strip():
-        query = query.where(OutboxMessage.recipient.icontains(recipient.strip(), autoescape=True))
-    if status == "sent":
-        query = query.where(OutboxMessage.sent_at.is_not(None))
-    elif status == "pending":
-        query = query.where(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_(None))
-    elif status == "failed":
-        query = query.where(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_not(None))
-    return query
-
-
 # --- the demo clock ------------------------------------------------------------------------------------
 # The offset lives in clock.simulate (a Setting row); here are the secretariat's rules and the audit row.
 # The simulated time may sit in the past (the demo convention runs in 2017), so the rule is about the
@@ -480,7 +462,7 @@ def set_simulated_time(target: datetime) -> datetime:
         raise Invalid([FieldError("target", _(
             "Choisissez une date postérieure à la date simulée actuelle (%(now)s) : l'horloge n'avance que "
             "vers le futur. Pour revenir à la date réelle, utilisez « Revenir à la date réelle ».",
-            now=format_datetime(clock.now(), "d MMMM y 'à' HH:mm")))])
+            now=formatting.when(clock.now())))])
     return _simulate(target)
 
 
