@@ -23,7 +23,7 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from innovation_cycle.models import Tier
-from innovation_cycle.services.directory import KIND_LABELS, OUTBOX_STATUSES, TIER_LABELS
+from innovation_cycle.services.directory import KIND_LABELS, TIER_LABELS
 
 _REQUIRED = _l("Ce champ est obligatoire.")
 _BAD_DATE = _l("Date invalide : utilisez le format JJ/MM/AAAA.")
@@ -182,7 +182,7 @@ class UserFilterForm(FlaskForm):
     q = StringField(_l("Nom ou adresse électronique"), validators=[Optional(), Length(max=200)])
 
 
-# --- audit trail and outbox ----------------------------------------------------------------------------
+# --- audit trail (the outbox's filters are in forms.notifications) ------------------------------------
 
 
 class AuditFilterForm(FlaskForm):
@@ -200,18 +200,6 @@ class AuditFilterForm(FlaskForm):
     def validate_until(self, field: Any) -> None:
         if field.data and self.since.data and field.data < self.since.data:
             raise ValidationError(_l("La date de fin doit être postérieure à la date de début."))
-
-
-_OUTBOX_LABELS = {"sent": _l("Envoyés"), "pending": _l("En attente"), "failed": _l("En échec")}
-
-
-class OutboxFilterForm(FlaskForm):
-    class Meta:
-        csrf = False
-
-    recipient = StringField(_l("Destinataire"), validators=[Optional(), Length(max=254)])
-    status = SelectField(_l("État"), choices=[("", _l("Tous"))] + [(s, _OUTBOX_LABELS[s]) for s in OUTBOX_STATUSES],
-                         validators=[Optional()])
 
 
 # --- the demo clock ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
@@ -19,10 +19,47 @@ _REQUIRED = _l("Ce champ est obligatoire.")
 _BAD_DATE = _l("Date et heure invalides (format attendu : JJ/MM/AAAA HH:MM).")
 
 
+MAX_REMINDER_OFFSET = 90
+
+
+def parse_offsets(text: str | None) -> str:
+    """"14, 7, 1" -> "14,7,1" (distinct whole days, largest first); raises ValueError with a French message."""
+    values = [v.strip() for v in (text or "").replace(";", ",").split(",") if v.strip()]
+    if any(not v.isdigit() for v in values):
+        raise ValueError(_l("Indiquez des nombres entiers de jours séparés par des virgules, par exemple 14, 7, 1."))
+    days = sorted({int(v) for v in values}, reverse=True)
+    if any(d < 1 or d > MAX_REMINDER_OFFSET for d in days):
+        raise ValueError(_l("Chaque rappel doit tomber entre 1 et %(max)s jours avant la clôture.",
+                            max=MAX_REMINDER_OFFSET))
+    if len(days) > 5:
+        raise ValueError(_l("Cinq rappels au plus par étape."))
+    return ",".join(str(d) for d in days)
+
+
 class CalendarFields(FlaskForm):
     """One opening and one closing field per stage, in Paris wall-clock time."""
 
     auto_advance = BooleanField(_l("Passer automatiquement à l'étape suivante à la clôture de chaque période"))
+    reminder_offsets = StringField(
+        _l("Rappels avant chaque clôture (en jours)"), default="14, 7, 1",
+        description=_l("Nombres de jours séparés par des virgules, par exemple 14, 7, 1 ; laissez vide pour "
+                       "n'envoyer aucun rappel. Un rappel qui tombe un samedi, un dimanche ou un jour férié part "
+                       "le jour ouvré précédent, à 9 h."),
+        validators=[Optional(), Length(max=64)])
+
+    def validate_reminder_offsets(self, field) -> None:
+        from wtforms.validators import ValidationError
+
+        try:
+            parse_offsets(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc.args[0])) from None
+
+    def offsets(self) -> str:
+        return parse_offsets(self.reminder_offsets.data)
+
+    def fill_offsets(self, stored: str) -> None:
+        self.reminder_offsets.data = ", ".join(v for v in stored.split(",") if v)
 
     def windows(self) -> Windows:
         result: Windows = {}

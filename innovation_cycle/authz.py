@@ -95,6 +95,197 @@ POLICY: dict[str, Rule] = {
 }
 
 
+# --- Issue 3, area C: the AMI, listings and exports, attachments ------------------------------------------
+
+
+def _listing_reader(user: Any, target: Any) -> bool:
+    """Admins, PFRA agents, and committee members (of that cycle, when the target names one)."""
+    if not _authenticated(user):
+        return False
+    if user.has_role(Role.ADMIN, Role.PFRA_AGENT):
+        return True
+    if not user.has_role(Role.COMMITTEE_MEMBER):
+        return False
+    from innovation_cycle.models import Cycle
+
+    cycle = target if isinstance(target, Cycle) else getattr(target, "cycle", None)
+    return cycle is None or any(m.user_id == user.id for m in cycle.committee)
+
+
+def _delegate(user: Any, action: str, target: Any) -> bool:
+    """Ask the owner area's rule; until that area defines it, only admins pass."""
+    rule = POLICY.get(action)
+    return rule(user, target) if rule is not None else is_admin(user, target)
+
+
+def _attachment_rule(need_action: str, application_action: str, ami_rule: Rule) -> Predicate:
+    """An attachment is seen (or removed) by whoever may see (or edit) the record that owns it."""
+
+    def check(user: Any, attachment: Any) -> bool:
+        if attachment is None:
+            return False
+        if attachment.need is not None:
+            return _delegate(user, need_action, attachment.need)
+        if attachment.application is not None:
+            return _delegate(user, application_action, attachment.application)
+        return attachment.ami is not None and ami_rule(user, attachment.ami)
+
+    return check
+
+
+def _ami_published(user: Any, ami: Any) -> bool:
+    from innovation_cycle.services import ami as ami_service
+
+    return ami is not None and ami_service.is_open(ami.cycle)
+
+
+listing_reader = Rule(_listing_reader, "listing_reader")
+ami_open = Rule(_ami_published, "ami_open")
+
+POLICY.update({
+    "ami.view": anyone,  # the public page; it says itself whether the AMI is open
+    "ami.manage": is_admin,
+    "listing.view": listing_reader,
+    "listing.export": listing_reader,
+    "storage.view": is_admin,
+    # The public may read the AMI's rules document while the AMI is open; the staff always.
+    "attachment.view": Rule(_attachment_rule("need.view", "application.view", ami_open | listing_reader),
+                            "attachment.view"),
+    "attachment.delete": Rule(_attachment_rule("need.edit", "application.edit", is_admin), "attachment.delete"),
+})
+
+
+# --- Issue 3, area A: innovation needs ------------------------------------------------------------------
+
+
+def _need_visible(user: Any, need: Any) -> bool:
+    """Drafts stay private to the buyer's organization; PFRA agents and admins see a need once submitted.
+    Without a target (the route's guard), the roles that have a needs page pass."""
+    if not _authenticated(user):
+        return False
+    if need is None:
+        return user.has_role(Role.BUYER, Role.PFRA_AGENT, Role.ADMIN)
+    if user.has_role(Role.BUYER) and _same_organization(user, need):
+        return True
+    return need.status != "draft" and user.has_role(Role.PFRA_AGENT, Role.ADMIN)
+
+
+def _own_need(user: Any, need: Any) -> bool:
+    """A buyer acts on its organization's needs only (the state is checked by the workflow, which says why)."""
+    if not (_authenticated(user) and user.has_role(Role.BUYER) and user.organization_id is not None):
+        return False
+    return need is None or _same_organization(user, need)
+
+
+def _need_editable(user: Any, need: Any) -> bool:
+    from workflows.need import EDITABLE
+
+    return _own_need(user, need) and (need is None or need.status in EDITABLE)
+
+
+def _qualifier(user: Any, need: Any) -> bool:
+    return (_authenticated(user) and user.has_role(Role.PFRA_AGENT, Role.ADMIN)
+            and (need is None or need.status != "draft"))
+
+
+POLICY.update({
+    "need.list": Rule(_need_visible, "need_list"),
+    "need.view": Rule(_need_visible, "need_visible"),
+    "need.create": Rule(_own_need, "own_need"),
+    "need.edit": Rule(_need_editable, "need_editable"),
+    "need.submit": Rule(_own_need, "own_need"),
+    "need.delete": Rule(_own_need, "own_need"),
+    "need.qualify": Rule(_qualifier, "need_qualifier"),
+    "theme.manage": is_admin,
+})
+
+
+# --- Issue 3, area B: companies and their answers to the AMI --------------------------------------------
+
+
+is_company = has_role(Role.COMPANY)
+
+
+def _represents(user: Any, target: Any) -> bool:
+    """A company representative of the target's organization (a Company, an Application, a join request)."""
+    if not (_authenticated(user) and user.has_role(Role.COMPANY)) or target is None:
+        return False
+    org_id = getattr(target, "organization_id", None)
+    if org_id is None and getattr(target, "company", None) is not None:
+        org_id = target.company.organization_id
+    return org_id is not None and org_id == user.organization_id
+
+
+def _application_staff(user: Any, application: Any) -> bool:
+    """Admins, PFRA agents and the cycle's committee read submitted answers; drafts stay the company's."""
+    if not _authenticated(user) or application is None or application.status == "draft":
+        return False
+    if user.has_role(Role.ADMIN, Role.PFRA_AGENT):
+        return True
+    return user.has_role(Role.COMMITTEE_MEMBER) and any(m.user_id == user.id for m in application.cycle.committee)
+
+
+def _application_check(name: str) -> Predicate:
+    def check(user: Any, application: Any) -> bool:
+        from innovation_cycle.services import applications
+
+        if application is None:
+            return False
+        if name == "edit":
+            return applications.can_edit(application)
+        return applications.can_fire(application, name)
+
+    return check
+
+
+def _screenable(user: Any, application: Any) -> bool:
+    if application is None:
+        return True  # the work queue and the form's route: the answer's state is checked by the service
+    from innovation_cycle.services import applications
+
+    return (applications.can_fire(application, "declare_eligible")
+            or applications.can_fire(application, "declare_ineligible"))
+
+
+represents = Rule(_represents, "represents")
+application_staff = Rule(_application_staff, "application_staff")
+
+POLICY.update({
+    # The representative's own company: registering it, its page, joining one already registered.
+    "company.home": is_company,
+    "company.register": is_company,
+    "company.join": is_company,
+    "company.view": is_admin | represents,
+    "company.edit": is_admin | represents,
+    "company.join_decide": is_admin | represents,
+    # Answers: a company sees only its own; the staff see them once submitted.
+    "application.list_own": is_company,
+    "application.create": is_company,
+    "application.access": is_company | has_role(Role.ADMIN, Role.PFRA_AGENT, Role.COMMITTEE_MEMBER),
+    "application.view": represents | application_staff,
+    # The company's own answer: its pages may explain why a change is refused (deadline passed)...
+    "application.manage": represents,
+    # ...while these say whether the change is possible now (buttons, attachments' removal).
+    "application.edit": represents & Rule(_application_check("edit"), "application_editable"),
+    "application.submit": represents & Rule(_application_check("submit"), "application_submittable"),
+    "application.withdraw": represents & Rule(_application_check("withdraw"), "application_withdrawable"),
+    "application.screen": is_admin & Rule(_screenable, "application_screenable"),
+})
+
+
+# --- Issue 4: notifications ------------------------------------------------------------------------------
+
+POLICY.update({
+    # The personal iCalendar feed: the secret token in the URL is the credential.
+    "calendar.feed": anyone,
+    "notifications.preferences": authenticated,
+    # The AMI mailing list: subscribing, and the emailed confirmation and unsubscribe links.
+    "mailing_list.subscribe": anyone,
+    "outbox.retry": is_admin,
+    "outbox.dispatch": is_admin,
+})
+
+
 def can(user: Any, action: str, target: Any = None) -> bool:
     try:
         rule = POLICY[action]

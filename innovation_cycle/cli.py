@@ -1,11 +1,12 @@
-"""Command-line entry points: `flask --app wsgi create-admin EMAIL`, `flask --app wsgi seed-demo`."""
+"""Command-line entry points: `flask --app wsgi create-admin EMAIL`, `flask --app wsgi seed-demo`,
+`flask --app wsgi worker` (notifications, with REDIS_URL) and `flask --app wsgi dispatch` (one pass)."""
 
 from __future__ import annotations
 
 from datetime import date
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from innovation_cycle import clock
@@ -32,6 +33,8 @@ DEMO_START = (2017, 3, 1, 9, 0)
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(worker)
+    app.cli.add_command(dispatch)
 
 
 def _find_user(email: str) -> User | None:
@@ -92,7 +95,10 @@ DEMO_USERS = [
 
 @click.command("seed-demo")
 @click.option("--password", default=DEMO_PASSWORD, show_default=True, help="Mot de passe des comptes de démonstration.")
-def seed_demo(password: str) -> None:
+@click.option("--etape", type=click.Choice(["besoins", "ami"]), default="besoins", show_default=True,
+              help="besoins : le 1er mars 2017, collecte des besoins en cours ; ami : le 20 avril 2017, AMI ouvert "
+                   "avec environ 80 réponses.")
+def seed_demo(password: str, etape: str) -> None:
     """Build the demo: the 2017–2019 convention, its members, a cycle under way and one user per role.
 
     Does nothing if the demo convention already exists, so the demo command can run again."""
@@ -134,10 +140,53 @@ def seed_demo(password: str) -> None:
     cycle = cycles.create_cycle(convention, 2017)
     cycle.committee.extend(CommitteeMember(user_id=users[e].id) for e in ("comite@demo.orcp.fr", "admin@demo.orcp.fr"))
     cycles.move(cycle.id, "advance", expected_state="draft", actor=admin)
-    audit.record("demo.seed", convention, after={"users": sorted(users)}, actor=None)
+    # Issue 3: needs, the AMI, companies; answers only once the AMI is open (see demo_data's docstring).
+    from innovation_cycle import demo_data
+
+    counts = demo_data.seed_needs_and_companies(cycle, orgs, users, admin)
+    if etape == "ami":
+        demo_data.move_to_ami(cycle, admin)
+        counts["answers"] = demo_data.seed_answers(cycle, admin)
+    audit.record("demo.seed", convention, after={"users": sorted(users), **counts}, actor=None)
     db.session.commit()
     click.echo(f"Démonstration prête. Comptes (mot de passe : {password}) :")
     for email, name, _key, roles in DEMO_USERS:
         click.echo(f"  {email:32} {name} [{', '.join(r.value for r in roles)}]")
-    click.echo("Date simulée : 1er mars 2017, collecte des besoins du cycle 2017 en cours.")
+    click.echo(f"Besoins : {counts['needs']}, entreprises : {counts['companies']}"
+               + (f", réponses : {counts['answers']}." if "answers" in counts else "."))
+    if etape == "ami":
+        click.echo("Date simulée : 20 avril 2017, AMI du cycle 2017 ouvert.")
+    else:
+        click.echo("Date simulée : 1er mars 2017, collecte des besoins du cycle 2017 en cours.")
 
+
+
+# --- notifications (issue 4) ---------------------------------------------------------------------------
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Traiter la file puis s'arrêter (tests, tâches ponctuelles).")
+@click.option("--no-dispatch", is_flag=True, help="Ne pas lancer le répartiteur périodique dans ce processus.")
+@click.option("--interval", type=float, default=None,
+              help="Secondes entre deux passages du répartiteur (défaut : DISPATCH_INTERVAL_SECONDS).")
+@click.option("--log-level", default="INFO", show_default=True, help="Niveau de journalisation du worker.")
+def worker(burst: bool, no_dispatch: bool, interval: float | None, log_level: str) -> None:
+    """Run an RQ worker (with its scheduler) that sends the notifications, and the periodic dispatcher."""
+    from innovation_cycle import tasks
+
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL n'est pas défini : sans Redis, l'application envoie elle-même "
+                                   "les courriels (mode intégré) ; `flask --app wsgi dispatch` lance un passage.")
+    app.config["WORKER_LOG_LEVEL"] = log_level.upper()
+    tasks.run_worker(app, burst=burst, dispatch=not no_dispatch, interval=interval)
+
+
+@click.command("dispatch")
+def dispatch() -> None:
+    """One dispatcher pass: automatic moves, due reminders, digests, lost rows, and the due mails handed to
+    the workers (or sent here without Redis). For cron, and for tests."""
+    from innovation_cycle.services import notifications
+
+    report = notifications.dispatch_due()
+    click.echo(f"Répartiteur : {report}")

@@ -57,6 +57,8 @@ def from_environment(instance_path: str) -> dict:
         "PREFERRED_URL_SCHEME": "https" if env == "production" else "http",
         "SERVER_NAME": os.environ.get("SERVER_NAME") or None,
         "CONTACT_EMAIL": os.environ.get("CONTACT_EMAIL") or None,
+        # Attachments live outside the static folder, served only through the policy.
+        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(Path(instance_path) / "uploads"),
     }
 
 

@@ -1,16 +1,17 @@
 """One commit per request, then the side effects that must follow it (Indico's "mail after commit")."""
 
 from innovation_cycle.extensions import db
-from innovation_cycle.services import mail
+from innovation_cycle.services import delivery
 
 
 def commit() -> None:
-    pending = mail.take_pending()
+    """Commit, then hand the mails written in the transaction to the workers (or send them, embedded)."""
+    pending = delivery.take_after_commit()
     db.session.commit()
     if pending:
-        mail.deliver(pending)
+        delivery.hand_over(pending)
 
 
 def rollback() -> None:
-    mail.take_pending()
+    delivery.take_after_commit()
     db.session.rollback()

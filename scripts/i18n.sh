@@ -12,9 +12,11 @@ PYBABEL="${PYBABEL:-.venv/bin/pybabel}"
 TRANSLATIONS=innovation_cycle/translations
 POT="$TRANSLATIONS/messages.pot"
 
+# Keywords on top of pybabel's defaults (_, gettext, ngettext, pgettext...): lazy_gettext and its usual alias _l
+# (forms build their messages at import time), lazy_ngettext / _ln for lazy plurals.
 extract() {
   mkdir -p "$TRANSLATIONS"
-  "$PYBABEL" -q extract -F babel.cfg -k lazy_gettext -k "lazy_ngettext:1,2" --sort-by-file \
+  "$PYBABEL" -q extract -F babel.cfg -k lazy_gettext -k _l -k "lazy_ngettext:1,2" -k "_ln:1,2" --sort-by-file \
     --project=innovation-cycle --copyright-holder="ORCP Hauts-de-France" -o "$POT" \
     .
 }

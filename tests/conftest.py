@@ -29,6 +29,7 @@ from innovation_cycle.models import (
     Convention,
     ConventionMembership,
     Cycle,
+    Need,
     Organization,
     OrganizationKind,
     Role,
@@ -114,8 +115,11 @@ def app_config(database_url, clock, tmp_path) -> dict:
         "CLOCK": clock,
         "DEMO_MODE": False,
         "MAIL_SERVER": None,
+        # Embedded mode unless a test opts into Redis (tests/test_notifications.py), whatever the shell says.
+        "REDIS_URL": None,
         "SERVER_NAME": "localhost",
         "INSTANCE_PATH_FOR_TESTS": str(tmp_path),
+        "UPLOAD_FOLDER": str(tmp_path / "uploads"),
     }
 
 
@@ -206,6 +210,21 @@ class Factory:
         cycle.state = state
         _db.session.commit()
         return cycle
+
+    def need(self, cycle: Cycle, organization: Organization | None = None, status: str = "draft",
+             merged_into: Need | None = None, **kw) -> Need:
+        """A buyer's need in any state (issue 3, area A). Tests may start it anywhere; in the product only
+        workflows.need writes the status."""
+        at = paris_datetime(2017, 2, 10)
+        need = Need(cycle=cycle, organization=organization or self.organization(), status=status,
+                    title=kw.pop("title", f"Besoin {self._n()}"),
+                    problem=kw.pop("problem", "Réduire le temps d'attente des usagers à l'accueil."),
+                    created_at=at, updated_at=at, merged_into=merged_into, **kw)
+        if status != "draft":
+            need.submitted_at = at
+        _db.session.add(need)
+        _db.session.commit()
+        return need
 
 
 @pytest.fixture

@@ -132,9 +132,10 @@ def mails(app):
     sent = OutboxMessage(recipient="alice@lille.fr", subject="Invitation", body_text="Bonjour Alice,\nLien : x",
                          body_html="<p>Bonjour <strong>Alice</strong></p><script>alert(1)</script>",
                          created_at=paris_datetime(2017, 1, 10, 9), sent_at=paris_datetime(2017, 1, 10, 9, 1),
-                         transport="smtp")
-    failed = OutboxMessage(recipient="bob@amiens.fr", subject="Rappel", body_text="Bonjour Bob",
-                           created_at=paris_datetime(2017, 1, 11, 9), last_error="451 Temporary failure")
+                         transport="smtp", status="sent", attempts=1)
+    failed = OutboxMessage(recipient="bob@amiens.fr", subject="Rappel", body_text="Bonjour Bob", kind="reminder",
+                           created_at=paris_datetime(2017, 1, 11, 9), last_error="451 Temporary failure",
+                           status="failed", attempts=5)
     pending = OutboxMessage(recipient="chloe@mel.fr", subject="Confirmation", body_text="Bonjour Chloé",
                             created_at=paris_datetime(2017, 1, 12, 9))
     db.session.add_all([sent, failed, pending])
@@ -157,6 +158,8 @@ def test_outbox_lists_mails(client, admin, mails):
     ("status=sent", ["alice@lille.fr"], ["bob@amiens.fr", "chloe@mel.fr"]),
     ("status=failed", ["bob@amiens.fr"], ["alice@lille.fr", "chloe@mel.fr"]),
     ("status=pending", ["chloe@mel.fr"], ["alice@lille.fr", "bob@amiens.fr"]),
+    ("kind=reminder", ["bob@amiens.fr"], ["alice@lille.fr", "chloe@mel.fr"]),
+    ("kind=account&recipient=mel", ["chloe@mel.fr"], ["alice@lille.fr", "bob@amiens.fr"]),
 ])
 def test_outbox_filters(client, admin, mails, query, shown, hidden):
     page = text(client.get(f"/admin/courriels?{query}"))

@@ -68,9 +68,69 @@ ACCESS: dict[str, frozenset[str]] = {
     "admin.cycle_prepare_next": ADMIN_ONLY,
     "admin.cycle_committee_add": ADMIN_ONLY,
     "admin.cycle_committee_remove": ADMIN_ONLY,
+    # Issue 3, area C. The world's attachment is the AMI's rules document, before the AMI opens: the staff only.
+    "attachments.download": frozenset({ADMIN, PFRA, COMMITTEE}),
+    "attachments.delete": ADMIN_ONLY,
+    "attachments.storage": ADMIN_ONLY,
+    "ami.public": EVERYONE,
+    "ami.cycle_page": EVERYONE,
+    "ami.edit": ADMIN_ONLY,
+    "ami.rules_upload": ADMIN_ONLY,
+    "listings.needs": frozenset({ADMIN, PFRA, COMMITTEE}),
+    "listings.applications": frozenset({ADMIN, PFRA, COMMITTEE}),
+    "listings.needs_export": frozenset({ADMIN, PFRA, COMMITTEE}),
+    "listings.applications_export": frozenset({ADMIN, PFRA, COMMITTEE}),
+    # Issue 3, area B. The world's company has a submitted answer (to a cycle whose AMI is not open) and a
+    # pending request from a second person to join it.
+    "companies.mine": frozenset({COMPANY}),
+    "companies.register": frozenset({COMPANY}),
+    "companies.join": frozenset({COMPANY}),
+    "companies.join_cancel": frozenset({COMPANY}),
+    "companies.detail": frozenset({ADMIN, COMPANY}),
+    "companies.edit": frozenset({ADMIN, COMPANY}),
+    "companies.join_decide": frozenset({ADMIN, COMPANY}),
+    "applications.index": frozenset({COMPANY}),
+    "applications.new": frozenset({COMPANY}),
+    "applications.detail": frozenset({ADMIN, PFRA, COMMITTEE, COMPANY}),
+    "applications.edit": frozenset({COMPANY}),
+    "applications.submit": frozenset({COMPANY}),
+    "applications.withdraw": frozenset({COMPANY}),
+    "applications.screening": ADMIN_ONLY,
+    "applications.screen": ADMIN_ONLY,
+    # Issue 3, area A. The world's need is the buyer organization's, submitted (so the PFRA and admins see it;
+    # the buyer's edit page explains it is no longer editable; refused moves answer with a redirect).
+    "needs.index": frozenset({ADMIN, BUYER, PFRA}),
+    "needs.new": frozenset({BUYER}),
+    "needs.show": frozenset({ADMIN, BUYER, PFRA}),
+    "needs.edit": frozenset({BUYER}),
+    "needs.submit": frozenset({BUYER}),
+    "needs.delete": frozenset({BUYER}),
+    "needs.accept": frozenset({ADMIN, PFRA}),
+    "needs.return_for_changes": frozenset({ADMIN, PFRA}),
+    "needs.reject": frozenset({ADMIN, PFRA}),
+    "needs.merge": frozenset({ADMIN, PFRA}),
+    "needs.themes": ADMIN_ONLY,
+    "needs.theme_rename": ADMIN_ONLY,
+    "needs.theme_delete": ADMIN_ONLY,
+    # Issue 4: notifications. The world's outbox row is pending, so a retry answers with a message.
+    "admin.outbox_retry": ADMIN_ONLY,
+    "admin.outbox_dispatch": ADMIN_ONLY,
+    "notifications.preferences": LOGGED_IN,
+    "notifications.calendar_reset": LOGGED_IN,
+    "notifications.calendar_feed": EVERYONE,
+    "notifications.subscribe": EVERYONE,
+    "notifications.subscribe_confirm": EVERYONE,
+    "notifications.unsubscribe": EVERYONE,
 }
 # What an allowed GET answers when it is not 200: forged tokens are refused with a page, not an error.
 GET_STATUS = {
+    # Issue 4: a forged calendar token is an unknown feed; a forged mailing-list link, a refusal page.
+    "notifications.calendar_feed": 404,
+    "notifications.subscribe_confirm": 400,
+    "notifications.unsubscribe": 400,
+    # Issue 3, area B: the company is already registered; the answer is read-only while the AMI is closed.
+    "companies.register": 302,
+    "applications.edit": 302,
     "accounts.reset_password": 400,
     "accounts.accept_invitation": 400,
     "accounts.confirm_email": 400,
@@ -92,12 +152,64 @@ def world(app, make):
     message = OutboxMessage(recipient="x@example.fr", subject="s", body_text="b", created_at=cycle.created_at)
     db.session.add(message)
     db.session.commit()
+    area_c = _area_c_world(cycle)
+    area_b = _area_b_world(cycle, users[COMPANY], make)
     params = {
         "cycle_id": cycle.id, "convention_id": convention.id, "organization_id": orgs[BUYER].id,
         "user_id": users[BUYER].id, "membership_id": membership.id, "member_id": cycle.committee[0].id,
         "message_id": message.id, "token": "jeton-falsifie", "filename": "app.css",
+        **area_c,
+        **area_b,
+        **_area_a_world(cycle, orgs[BUYER], users[BUYER]),
     }
     return users, params
+
+
+def _area_a_world(cycle, organization, buyer) -> dict:
+    """Issue 3, area A: a theme of the cycle and the buyer organization's submitted need."""
+    from innovation_cycle.models import Need, Theme
+
+    now = cycle.created_at
+    theme = Theme(cycle=cycle, name="Mobilité", position=1)
+    need = Need(cycle=cycle, organization=organization, author=buyer, status="submitted", title="Besoin",
+                problem="Problème", themes=[theme], created_at=now, updated_at=now, submitted_at=now)
+    db.session.add_all([theme, need])
+    db.session.commit()
+    return {"need_id": need.id, "theme_id": theme.id}
+
+
+def _area_c_world(cycle) -> dict:
+    """Issue 3, area C: the cycle's AMI text and its rules document."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+
+    from innovation_cycle.models import AmiCall
+    from innovation_cycle.services import uploads
+
+    ami = AmiCall(cycle=cycle, title="AMI", introduction="i", eligibility="e", innovation_definition="d",
+                  evaluation_criteria="c", legal_notice="n", created_at=cycle.created_at, updated_at=cycle.created_at)
+    db.session.add(ami)
+    rules = uploads.save_upload(FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="reglement.pdf"), ami, None)
+    db.session.commit()
+    return {"attachment_id": rules.id}
+
+
+def _area_b_world(cycle, representative, make) -> dict:
+    """Issue 3, area B: the company user's registered company, its submitted answer, a join request."""
+    from innovation_cycle.models import Application, Company, CompanyJoinRequest
+
+    now = cycle.created_at
+    org = representative.organization
+    org.siret, org.siren = "73282932000074", "732829320"
+    company = Company(organization=org, created_at=now, updated_at=now)
+    application = Application(cycle=cycle, company=company, author=representative, status="submitted",
+                              solution_name="Solution", created_at=now, updated_at=now, submitted_at=now)
+    newcomer = make.user(Role.COMPANY, organization=make.organization("Nouvelle", OrganizationKind.COMPANY))
+    join = CompanyJoinRequest(company=company, user=newcomer, created_at=now)
+    db.session.add_all([company, application, join])
+    db.session.commit()
+    return {"company_id": company.id, "application_id": application.id, "request_id": join.id}
 
 
 def _routes(app):

@@ -111,9 +111,21 @@ def test_prepare_next_year_stops_at_the_conventions_end(make):
 # --- moves ----------------------------------------------------------------------------------------------
 
 
+def ready_to_leave_needs_collection(make, cycle) -> None:
+    """Issue 3's guards on leaving the needs collection: an accepted need (area A) and the AMI text (area C)."""
+    from innovation_cycle.models import AmiCall
+    from innovation_cycle.services import ami as ami_service
+
+    make.need(cycle, status="accepted")
+    db.session.add(AmiCall(cycle=cycle, created_at=cycle.created_at, updated_at=cycle.created_at,
+                           **{name: "Texte" for name in ami_service.REQUIRED_FIELDS}))
+    db.session.commit()
+
+
 def test_an_admin_walks_a_cycle_from_draft_to_closed_and_every_move_is_audited(make, clock):
     admin = make.user(Role.ADMIN)
     cycle = make.cycle(year=2017)
+    ready_to_leave_needs_collection(make, cycle)
     expected = ["draft", *STAGES, "closed"]
     for source, dest in zip(expected, expected[1:], strict=False):
         if source in STAGES:
@@ -131,6 +143,7 @@ def test_an_admin_walks_a_cycle_from_draft_to_closed_and_every_move_is_audited(m
 def test_a_forced_move_is_audited_with_its_reason(make, clock):
     admin = make.user(Role.ADMIN)
     cycle = make.cycle(state="needs_collection")
+    ready_to_leave_needs_collection(make, cycle)
     clock.set(paris_datetime(2017, 3, 10))
     with pytest.raises(MoveRefused) as refused:
         cycles.move(cycle.id, "advance", expected_state="needs_collection", actor=admin, forced=True)
@@ -199,6 +212,7 @@ def test_a_refused_move_shows_its_reason_in_french_never_a_500(admin_client, mak
 
 def test_a_forced_move_through_the_page(admin_client, make, clock):
     cycle = make.cycle(state="needs_collection")
+    ready_to_leave_needs_collection(make, cycle)
     clock.set(paris_datetime(2017, 3, 1, 9))
     response = admin_client.post(f"/admin/cycles/{cycle.id}/changer-etape", data={
         "trigger": "advance", "expected_state": "needs_collection", "forced": "y", "reason": "Calendrier avancé"},

@@ -36,9 +36,10 @@ def test_seed_demo_builds_the_source_documents_convention(demo_app):
     assert (cycle.year, cycle.state) == (2017, "needs_collection")
     assert clock_module.to_paris(clock_module.now()).date().isoformat() == "2017-03-01"
     # Running it again changes nothing.
+    organizations = db.session.scalar(select(func.count(Organization.id)))
     again = demo_app.test_cli_runner().invoke(args=["seed-demo"])
     assert again.exit_code == 0 and "déjà en place" in again.output
-    assert db.session.scalar(select(func.count(Organization.id))) == 8
+    assert db.session.scalar(select(func.count(Organization.id))) == organizations
 
 
 EXPECTED_TASKS = {
@@ -48,7 +49,7 @@ EXPECTED_TASKS = {
     "pfra@demo.orcp.fr": "Qualifier les besoins déposés par les acheteurs",
     "ugap@demo.orcp.fr": None,
     "comite@demo.orcp.fr": None,
-    "entreprise@demo.orcp.fr": None,
+    "entreprise@demo.orcp.fr": "Enregistrer votre entreprise",  # issue 3, area B: not registered yet
 }
 
 

@@ -1,4 +1,5 @@
-"""Budgets of SQL queries per page, asserted: the foundation's pages must not grow a query per row."""
+"""Budgets of SQL queries per page, asserted: pages must not grow a query per row. The dashboard gathers
+tasks from every area (cycles, needs, AMI, answers), each allowed a query or two."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def busy(make):
 
 
 @pytest.mark.parametrize(("path", "budget"), [
-    ("/", 8), ("/tableau-de-bord/", 10), ("/admin/cycles", 10), ("/admin/cycles/{id}", 16),
+    ("/", 8), ("/tableau-de-bord/", 14), ("/admin/cycles", 10), ("/admin/cycles/{id}", 16),
 ])
 def test_page_query_budget(client, login, busy, path, budget):
     admin, cycle = busy

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from innovation_cycle.models.base import Base, UTCDateTime
@@ -27,6 +27,13 @@ def new_security_stamp() -> str:
     return secrets.token_urlsafe(16)
 
 
+def new_calendar_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+DIGEST_CHOICES = ("immediate", "daily")
+
+
 class User(UserMixin, Base):
     __tablename__ = "users"
 
@@ -44,6 +51,12 @@ class User(UserMixin, Base):
     # Room for ProConnect (OpenID Connect federation of public agents).
     sso_subject: Mapped[str | None] = mapped_column(String(255))
     sso_issuer: Mapped[str | None] = mapped_column(String(255))
+    # Notifications (issue 4): announcements can be turned off or bundled in a daily digest; mails about
+    # one's own records and reminders of one's own work cannot. The calendar token is the secret of the
+    # personal iCalendar feed's URL.
+    announcements_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    digest: Mapped[str] = mapped_column(String(16), default="immediate", server_default="immediate")
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=new_calendar_token)
 
     organization: Mapped[Organization | None] = relationship(back_populates="users")
     role_rows: Mapped[list[UserRole]] = relationship(
@@ -53,6 +66,7 @@ class User(UserMixin, Base):
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(email), unique=True),
         UniqueConstraint("sso_issuer", "sso_subject"),
+        CheckConstraint("digest IN ('immediate', 'daily')", name="digest_known"),
     )
 
     @property

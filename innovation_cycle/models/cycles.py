@@ -19,6 +19,8 @@ from innovation_cycle.models.base import Base, UTCDateTime
 from innovation_cycle.models.organizations import Convention
 from workflows.cycle import STAGES, STATES
 
+DEFAULT_REMINDER_OFFSETS = "14,7,1"
+
 
 def _states_check(column: str, values: list[str]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -35,6 +37,10 @@ class Cycle(Base):
     # Optimistic lock: a stale move (two admins, an admin and a job) fails instead of skipping a stage.
     version: Mapped[int] = mapped_column(Integer, default=1)
     auto_advance: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Days before each stage's closing time when those with work left are reminded, e.g. "14,7,1"
+    # (issue 4); empty: no reminders.
+    reminder_offsets: Mapped[str] = mapped_column(String(64), default=DEFAULT_REMINDER_OFFSETS,
+                                                  server_default=DEFAULT_REMINDER_OFFSETS)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     convention: Mapped[Convention] = relationship(back_populates="cycles")
@@ -50,6 +56,12 @@ class Cycle(Base):
         UniqueConstraint("convention_id", "year"),
         CheckConstraint(_states_check("state", STATES), name="state_known"),
     )
+
+    @property
+    def offsets(self) -> list[int]:
+        """The reminder offsets in days, largest first."""
+        return sorted({int(v) for v in (self.reminder_offsets or "").split(",") if v.strip().isdigit()},
+                      reverse=True)
 
     def window(self, stage: str) -> StageWindow | None:
         return next((w for w in self.windows if w.stage == stage), None)

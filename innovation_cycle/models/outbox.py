@@ -1,28 +1,14 @@
-"""Mails the application has sent or will send, readable by admins (the embedded deployment's outbox)."""
+"""Installation-wide settings. (The mail outbox grew into `models.notifications.Notification`.)"""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from innovation_cycle.models.base import Base, UTCDateTime
+from innovation_cycle.models.base import Base
+from innovation_cycle.models.notifications import OutboxMessage
 
-
-class OutboxMessage(Base):
-    __tablename__ = "outbox_messages"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    recipient: Mapped[str] = mapped_column(String(254), index=True)
-    subject: Mapped[str] = mapped_column(String(255))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # "smtp" when handed to a mail server, "console" when only printed (no MAIL_SERVER configured).
-    transport: Mapped[str | None] = mapped_column(String(16))
-    last_error: Mapped[str | None] = mapped_column(Text)
+__all__ = ["OutboxMessage", "Setting"]
 
 
 class Setting(Base):

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import format_datetime, lazy_gettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -164,7 +164,7 @@ def _set_windows(cycle: Cycle, windows: Windows) -> None:
 
 
 def create_cycle(convention: Convention, year: int, windows: Windows | None = None,
-                 auto_advance: bool = False) -> Cycle:
+                 auto_advance: bool = False, reminder_offsets: str | None = None) -> Cycle:
     windows = windows or proposed_calendar(year)
     errors = validate_calendar(convention, year, windows)
     if db.session.scalar(select(Cycle.id).where(Cycle.convention_id == convention.id, Cycle.year == year)):
@@ -173,6 +173,8 @@ def create_cycle(convention: Convention, year: int, windows: Windows | None = No
         raise CalendarInvalid(errors)
     cycle = Cycle(convention=convention, year=year, state="draft", auto_advance=auto_advance,
                   created_at=clock.now())
+    if reminder_offsets is not None:
+        cycle.reminder_offsets = reminder_offsets
     _set_windows(cycle, windows)
     db.session.add(cycle)
     db.session.flush()
@@ -182,16 +184,24 @@ def create_cycle(convention: Convention, year: int, windows: Windows | None = No
 
 
 def update_calendar(cycle: Cycle, windows: Windows, *, auto_advance: bool | None = None,
-                    reason: str | None = None) -> None:
+                    reason: str | None = None, reminder_offsets: str | None = None) -> None:
     errors = validate_calendar(cycle.convention, cycle.year, windows)
     if errors:
         raise CalendarInvalid(errors)
-    before = {"windows": _windows_snapshot(windows_of(cycle)), "auto_advance": cycle.auto_advance}
+    before = {"windows": _windows_snapshot(windows_of(cycle)), "auto_advance": cycle.auto_advance,
+              "reminder_offsets": cycle.reminder_offsets}
     _set_windows(cycle, windows)
     if auto_advance is not None:
         cycle.auto_advance = auto_advance
+    if reminder_offsets is not None:
+        cycle.reminder_offsets = reminder_offsets
     audit.record("cycle.calendar", cycle, before=before, reason=reason,
-                 after={"windows": _windows_snapshot(windows), "auto_advance": cycle.auto_advance})
+                 after={"windows": _windows_snapshot(windows), "auto_advance": cycle.auto_advance,
+                        "reminder_offsets": cycle.reminder_offsets})
+    # Pending reminders follow the new closing times (issue 4).
+    from innovation_cycle.services import notifications
+
+    notifications.calendar_changed(cycle)
 
 
 def _shift_year(value: datetime, years: int) -> datetime:
@@ -206,7 +216,8 @@ def _shift_year(value: datetime, years: int) -> datetime:
 def prepare_next(cycle: Cycle) -> Cycle:
     """Copy a cycle's settings (calendar shifted by a year, automatic moves, committee) into next year."""
     windows = {s: (_shift_year(o, 1), _shift_year(c, 1)) for s, (o, c) in windows_of(cycle).items()}
-    nxt = create_cycle(cycle.convention, cycle.year + 1, windows, auto_advance=cycle.auto_advance)
+    nxt = create_cycle(cycle.convention, cycle.year + 1, windows, auto_advance=cycle.auto_advance,
+                       reminder_offsets=cycle.reminder_offsets)
     from innovation_cycle.models import CommitteeMember
 
     for member in cycle.committee:
@@ -220,12 +231,13 @@ def prepare_next(cycle: Cycle) -> Cycle:
 # --- moves ---------------------------------------------------------------------------------------------
 
 
-def _context(cycle: Cycle, now: datetime, forced: bool, reason: str) -> MoveContext:
+def _context(cycle: Cycle, now: datetime, forced: bool, reason: str, trigger: str | None = None) -> MoveContext:
     ctx = MoveContext(now=now, forced=forced, reason=reason or "")
     if cycle.state in STAGES:
         window = cycle.window(cycle.state)
         ctx.window_closes_at = window.closes_at if window else None
-        for condition, forceable in EXIT_CONDITIONS[cycle.state]:
+        # Exit conditions guard leaving forward; a step back ignores them (and need not query for them).
+        for condition, forceable in ([] if trigger == flow.STEP_BACK else EXIT_CONDITIONS[cycle.state]):
             (ctx.forceable_blockers if forceable else ctx.exit_blockers).extend(condition(cycle))
     if cycle.state == "draft":
         windows = windows_of(cycle)
@@ -243,7 +255,7 @@ def available_moves(cycle: Cycle) -> list[str]:
 
 def move_refusals(cycle: Cycle, trigger: str, *, forced: bool = False, reason: str = "") -> list[Refusal]:
     """Why `trigger` would be refused now (for the page to explain before the admin presses)."""
-    return flow.refusals(cycle.state, trigger, _context(cycle, clock.now(), forced, reason))
+    return flow.refusals(cycle.state, trigger, _context(cycle, clock.now(), forced, reason, trigger))
 
 
 def move(cycle_id: int, trigger: str, *, expected_state: str, actor: User | None, forced: bool = False,
@@ -257,7 +269,7 @@ def move(cycle_id: int, trigger: str, *, expected_state: str, actor: User | None
     if cycle.state != expected_state:
         raise MoveRefused([Refusal("stale", {"state": cycle.state})])
     before_state = cycle.state
-    ctx = _context(cycle, clock.now(), forced, reason)
+    ctx = _context(cycle, clock.now(), forced, reason, trigger)
     machine = flow.CycleFlow(before_state, ctx)
     new_state = machine.fire(trigger)
     cycle.state = new_state
@@ -275,6 +287,10 @@ def move(cycle_id: int, trigger: str, *, expected_state: str, actor: User | None
         reason=reason or None,
         actor=actor,
     )
+    # The new stage's reminders and the announcements of a stage that opens, in the move's transaction.
+    from innovation_cycle.services import notifications
+
+    notifications.cycle_moved(cycle, before_state, trigger)
     return cycle
 
 

@@ -27,7 +27,6 @@ from innovation_cycle.models import (
     ConventionMembership,
     Organization,
     OrganizationKind,
-    OutboxMessage,
     Role,
     Tier,
     User,
@@ -422,7 +421,7 @@ def resend_invitation(user: User, actor: User) -> None:
         raise Invalid([FieldError(None, str(exc))]) from exc
 
 
-# --- audit trail and outbox (read only) ----------------------------------------------------------------
+# --- audit trail (read only; the outbox is in services.notifications) ----------------------------------
 
 
 def audit_query(*, action: str | None = None, object_type: str | None = None, actor: str | None = None,
@@ -450,22 +449,6 @@ def audit_choices() -> tuple[list[str], list[str]]:
     actions = db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))
     types = db.session.scalars(select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type))
     return list(actions), [t for t in types if t]
-
-
-OUTBOX_STATUSES = ("sent", "pending", "failed")
-
-
-def outbox_query(*, recipient: str | None = None, status: str | None = None) -> Select:
-    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-    if recipient and recipient.strip():
-        query = query.where(OutboxMessage.recipient.icontains(recipient.strip(), autoescape=True))
-    if status == "sent":
-        query = query.where(OutboxMessage.sent_at.is_not(None))
-    elif status == "pending":
-        query = query.where(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_(None))
-    elif status == "failed":
-        query = query.where(OutboxMessage.sent_at.is_(None), OutboxMessage.last_error.is_not(None))
-    return query
 
 
 # --- the demo clock ------------------------------------------------------------------------------------

@@ -10,3 +10,22 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)
+
+    from innovation_cycle.views import ami, attachments, listings  # issue 3, area C
+
+    app.register_blueprint(attachments.bp)
+    app.register_blueprint(ami.bp)
+    app.register_blueprint(listings.bp)
+
+    from innovation_cycle.views import needs  # issue 3, area A
+
+    app.register_blueprint(needs.bp)
+
+    from innovation_cycle.views import applications, companies  # issue 3, area B
+
+    app.register_blueprint(companies.bp)
+    app.register_blueprint(applications.bp)
+
+    from innovation_cycle.views import notifications  # issue 4
+
+    app.register_blueprint(notifications.bp)

@@ -176,7 +176,7 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index('uq_users_email_lower', table_name='users')
+    op.execute('DROP INDEX IF EXISTS uq_users_email_lower')
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")

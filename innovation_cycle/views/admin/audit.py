@@ -20,7 +20,7 @@ OBJECT_PAGES = {
     "organizations": ("admin.organization", "organization_id"),
     "users": ("admin.user_edit", "user_id"),
     "cycles": ("admin.cycle", "cycle_id"),
-    "outbox_messages": ("admin.outbox_message", "message_id"),
+    "notifications": ("admin.outbox_message", "message_id"),
 }
 
 

@@ -60,7 +60,7 @@ def cycle_new():
         else:
             try:
                 cycle = cycles.create_cycle(convention, form.year.data, form.windows(),
-                                            auto_advance=form.auto_advance.data)
+                                            auto_advance=form.auto_advance.data, reminder_offsets=form.offsets())
             except cycles.CalendarInvalid as exc:
                 transaction.rollback()
                 loose = put_errors(form, exc.errors)
@@ -140,10 +140,11 @@ def cycle_calendar(cycle_id: int):
     if request.method == "GET":
         form.fill(cycles.windows_of(cycle))
         form.auto_advance.data = cycle.auto_advance
+        form.fill_offsets(cycle.reminder_offsets)
     elif form.validate_on_submit():
         try:
             cycles.update_calendar(cycle, form.windows(), auto_advance=form.auto_advance.data,
-                                   reason=form.reason.data)
+                                   reason=form.reason.data, reminder_offsets=form.offsets())
         except cycles.CalendarInvalid as exc:
             transaction.rollback()
             cycle = _load(cycle_id, "cycle.manage")

@@ -1,0 +1,860 @@
+"""Who hears what, and when: reminders before a stage closes, announcements when one opens, event mails,
+daily digests, automatic stage moves, and the periodic dispatcher that ties them together.
+
+The database is the source of truth (one row per reminder and recipient, `models.notifications`); the rows
+travel through `services.delivery`. Reminders are computed from the calendar:
+
+- a cycle in a stage has, for that stage's closing time D and each offset N of `cycle.reminder_offsets`, a
+  round of reminders due at 09:00 (Paris) N days before D, moved to the working day before when that day is
+  a weekend or a French public holiday;
+- a round is written when the cycle enters the stage or its calendar changes (for the audience of that
+  moment), and refreshed when it falls due: who has finished is cancelled, who has started since is added;
+- a round whose time passed before the cycle got there is skipped, except the latest one (someone who
+  enters a stage three days before it closes gets the 7-day reminder now, not also the 14-day one);
+- the key names the deadline: a changed closing time makes new rounds and cancels the pending ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import holidays
+from flask import current_app, has_request_context, url_for
+from flask_babel import force_locale, format_datetime, format_timedelta, lazy_gettext
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, func, or_, select, update
+
+from innovation_cycle import clock
+from innovation_cycle.extensions import db
+from innovation_cycle.models import (
+    CommitteeMember,
+    Cycle,
+    MailingListSubscriber,
+    Notification,
+    Role,
+    StageWindow,
+    User,
+    UserRole,
+)
+from innovation_cycle.models.notifications import (
+    ALERT,
+    ANNOUNCEMENT,
+    CANCELLED,
+    DIGEST,
+    EVENT,
+    PENDING,
+    REMINDER,
+    SENT,
+)
+from innovation_cycle.services import delivery, ics, mail
+from workflows.cycle import STAGES
+
+log = logging.getLogger(__name__)
+
+# --- what each stage asks of whom ------------------------------------------------------------------------
+
+Audience = Callable[[Cycle], list[User]]
+
+
+def _active() -> Any:
+    return select(User).where(User.active.is_(True))
+
+
+def _having_role(*roles: Role) -> Any:
+    return User.id.in_(select(UserRole.user_id).where(UserRole.role.in_(roles)))
+
+
+def _ordered(query: Any) -> list[User]:
+    return list(db.session.scalars(query.order_by(User.id)))
+
+
+def buyers_with_draft_needs(cycle: Cycle) -> list[User]:
+    """Buyers whose organization has needs not yet submitted (drafts, or returned for changes)."""
+    from innovation_cycle.models import Need
+
+    organizations = select(Need.organization_id).where(Need.cycle_id == cycle.id,
+                                                       Need.status.in_(("draft", "returned")))
+    return _ordered(_active().where(_having_role(Role.BUYER), User.organization_id.in_(organizations)))
+
+
+def company_people_with_draft_answers(cycle: Cycle) -> list[User]:
+    """Representatives of companies whose answer to the AMI is still a draft."""
+    from innovation_cycle.models import Application, Company
+
+    organizations = (select(Company.organization_id).join(Application, Application.company_id == Company.id)
+                     .where(Application.cycle_id == cycle.id, Application.status == "draft"))
+    return _ordered(_active().where(_having_role(Role.COMPANY), User.organization_id.in_(organizations)))
+
+
+def committee_with_answers_to_score(cycle: Cycle) -> list[User]:
+    """The cycle's committee members while eligible answers wait for a decision.
+
+    Provisional until the reviews area lands: it should register a sharper audience (the members who have
+    not scored every eligible answer) with `register_audience("selection", ...)`."""
+    from innovation_cycle.models import Application
+
+    waiting = exists().where(Application.cycle_id == cycle.id, Application.status == "eligible")
+    members = select(CommitteeMember.user_id).where(CommitteeMember.cycle_id == cycle.id)
+    return _ordered(_active().where(User.id.in_(members), waiting))
+
+
+def purchase_agents(cycle: Cycle) -> list[User]:
+    """PFRA and UGAP agents record the purchase commitments."""
+    return _ordered(_active().where(_having_role(Role.PFRA_AGENT, Role.UGAP_AGENT)))
+
+
+AUDIENCES: dict[str, Audience] = {
+    "needs_collection": buyers_with_draft_needs,
+    "ami_sourcing": company_people_with_draft_answers,
+    "selection": committee_with_answers_to_score,
+    "commitment_census": purchase_agents,
+}
+
+
+def register_audience(stage: str, audience: Audience) -> None:
+    """Let an area say who still has work in `stage` (replaces the current audience)."""
+    if stage not in STAGES:
+        raise ValueError(stage)
+    AUDIENCES[stage] = audience
+
+
+# What the reminder says, and where the work is done (the first endpoint that exists; the dashboard else).
+REMINDER_TEXTS = {
+    "needs_collection": lazy_gettext(
+        "Votre organisation a encore des besoins en brouillon ou renvoyés pour modification, qui ne sont pas "
+        "soumis. Soumettez-les avant la clôture de la collecte : un besoin non soumis ne sera pas publié dans "
+        "l'AMI."),
+    "ami_sourcing": lazy_gettext(
+        "Votre entreprise a une réponse à l'AMI en brouillon. Complétez-la et déposez-la avant la clôture : une "
+        "réponse non déposée ne sera pas examinée par le comité."),
+    "selection": lazy_gettext(
+        "Des réponses éligibles attendent encore l'évaluation du comité de pilotage. Notez-les avant la fin de "
+        "la période de sélection."),
+    "commitment_census": lazy_gettext(
+        "Le recensement des engagements d'achat se termine bientôt. Enregistrez les engagements dont vous avez "
+        "connaissance avant la clôture."),
+    "results_communication": lazy_gettext("La période de communication des résultats se termine bientôt."),
+}
+WORK_ENDPOINTS = {
+    "needs_collection": ("needs.index",),
+    "ami_sourcing": ("applications.index", "applications.mine", "companies.mine"),
+    "selection": ("reviews.index", "selection.index"),
+    "commitment_census": ("commitments.index",),
+}
+
+
+def _endpoint(candidates: Iterable[str]) -> str:
+    return next((e for e in candidates if e in current_app.view_functions), "dashboard.index")
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute link for a mail, also from a worker that has no request."""
+    if has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    with current_app.test_request_context(base_url=public_base_url()):
+        return url_for(endpoint, _external=True, **values)
+
+
+def public_base_url() -> str:
+    config = current_app.config
+    if config.get("PUBLIC_URL"):
+        return config["PUBLIC_URL"]
+    if config.get("SERVER_NAME"):
+        return f"{config.get('PREFERRED_URL_SCHEME', 'http')}://{config['SERVER_NAME']}"
+    return "http://127.0.0.1:5000"
+
+
+def stage_label(stage: str) -> str:
+    from innovation_cycle.services.cycles import state_label
+
+    return state_label(stage)
+
+
+# --- time ----------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _french_holidays(year: int) -> holidays.HolidayBase:
+    return holidays.France(years=year)
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _french_holidays(day.year)
+
+
+def reminder_due_at(deadline: datetime, offset_days: int) -> datetime:
+    """09:00 in Paris `offset_days` before the deadline's day, on the working day before if that one is not."""
+    day = clock.to_paris(deadline).date() - timedelta(days=offset_days)
+    while not is_working_day(day):
+        day -= timedelta(days=1)
+    due = clock.paris_datetime(day.year, day.month, day.day, current_app.config["REMINDER_HOUR"])
+    return min(due, deadline - timedelta(hours=1))
+
+
+def next_digest_at(after: datetime) -> datetime:
+    local = clock.to_paris(after).date()
+    for day in (local, local + timedelta(days=1)):
+        at = clock.paris_datetime(day.year, day.month, day.day, current_app.config["DIGEST_HOUR"])
+        if at >= after:
+            return at
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stamp(value: datetime) -> str:
+    return clock.to_paris(value).strftime("%Y%m%d%H%M")
+
+
+# --- reminders -----------------------------------------------------------------------------------------
+
+
+def reminder_plan(cycle: Cycle, now: datetime) -> list[tuple[int, datetime]]:
+    """The rounds (offset, due time) of the current stage that should exist now; the latest past round last."""
+    if cycle.state not in STAGES:
+        return []
+    window = cycle.window(cycle.state)
+    if window is None or now >= window.closes_at:
+        return []
+    rounds: dict[datetime, int] = {}
+    for offset in cycle.offsets:  # largest first: a smaller offset on the same day wins
+        rounds[reminder_due_at(window.closes_at, offset)] = offset
+    future = sorted((o, t) for t, o in rounds.items() if t > now)
+    past = [(o, t) for t, o in rounds.items() if t <= now]
+    latest = [max(past, key=lambda p: p[1])] if past else []
+    return future + latest
+
+
+def reminder_key(cycle_id: int, stage: str, deadline: datetime, offset: int, user_id: int) -> str:
+    return f"reminder:{cycle_id}:{stage}:{_stamp(deadline)}:{offset}:{user_id}"
+
+
+def _reminder_subject(stage: str, deadline: datetime) -> str:
+    return _("Rappel : « %(stage)s » se termine le %(date)s", stage=stage_label(stage),
+             date=format_datetime(deadline, "EEEE d MMMM y 'à' HH:mm"))
+
+
+def _sync_round(cycle: Cycle, stage: str, deadline: datetime, offset: int, due: datetime, users: list[User],
+                now: datetime) -> int:
+    """Make the round's rows match `users`: add the missing, cancel who has finished, bring back who
+    started again. Only pending (or cancelled) rows change; queued and sent ones are past deciding."""
+    rows = db.session.execute(select(Notification.key, Notification.user_id, Notification.status).where(
+        Notification.kind == REMINDER, Notification.cycle_id == cycle.id, Notification.stage == stage,
+        Notification.deadline == deadline, Notification.reminder_offset == offset)).all()
+    existing = {user_id: (key, status) for key, user_id, status in rows}
+    wanted = {u.id: u for u in users}
+    subject = _reminder_subject(stage, deadline)
+    new = [{"key": reminder_key(cycle.id, stage, deadline, offset, u.id), "kind": REMINDER, "user_id": u.id,
+            "recipient": u.email, "cycle_id": cycle.id, "stage": stage, "deadline": deadline,
+            "reminder_offset": offset, "subject": subject, "status": PENDING, "due_at": due, "created_at": now,
+            "attempts": 0, "digest": False}
+           for uid, u in wanted.items() if uid not in existing]
+    delivery.insert_ignore(new)
+    back = [key for uid, (key, status) in existing.items() if uid in wanted and status == CANCELLED]
+    gone = [key for uid, (key, status) in existing.items() if uid not in wanted and status == PENDING]
+    for keys, source, target, reason in ((back, CANCELLED, PENDING, None),
+                                         (gone, PENDING, CANCELLED, "Plus rien à faire pour cette étape.")):
+        for start in range(0, len(keys), 500):
+            db.session.execute(update(Notification).where(
+                Notification.key.in_(keys[start:start + 500]), Notification.status == source)
+                .values(status=target, last_error=reason, due_at=due)
+                .execution_options(synchronize_session=False))
+    return len(new)
+
+
+def _cancel_stale(cycle_ids: Sequence[int] | None = None) -> int:
+    """Cancel pending reminders about a stage the cycle is no longer in, or a closing time that changed."""
+    current = (select(StageWindow.id).join(Cycle, Cycle.id == StageWindow.cycle_id)
+               .where(Cycle.id == Notification.cycle_id, Cycle.state == Notification.stage,
+                      StageWindow.stage == Cycle.state, StageWindow.closes_at == Notification.deadline))
+    query = (update(Notification)
+             .where(Notification.kind == REMINDER, Notification.status == PENDING, ~exists(current))
+             .values(status=CANCELLED, last_error="L'étape ou sa date de clôture a changé.")
+             .execution_options(synchronize_session=False))
+    if cycle_ids is not None:
+        query = query.where(Notification.cycle_id.in_(list(cycle_ids)))
+    return db.session.execute(query).rowcount
+
+
+def _cancel_dropped_rounds(cycle: Cycle, offsets: list[int]) -> None:
+    """Pending rows of rounds no longer planned (an offset removed, or an older round overtaken)."""
+    db.session.execute(
+        update(Notification).where(Notification.kind == REMINDER, Notification.status == PENDING,
+                                   Notification.cycle_id == cycle.id, Notification.reminder_offset.not_in(offsets))
+        .values(status=CANCELLED, last_error="Rappel remplacé par un rappel plus proche de la clôture.")
+        .execution_options(synchronize_session=False))
+
+
+def plan_reminders(cycle: Cycle, now: datetime | None = None) -> int:
+    """Write every round of the cycle's current stage for today's audience (flushes; the caller commits).
+
+    Called when the cycle moves and when its calendar changes."""
+    now = now or clock.now()
+    db.session.flush()
+    _cancel_stale([cycle.id])
+    plan = reminder_plan(cycle, now)
+    _cancel_dropped_rounds(cycle, [o for o, _t in plan])
+    audience_of = AUDIENCES.get(cycle.state)
+    if not plan or audience_of is None:
+        return 0
+    users = audience_of(cycle)
+    deadline = cycle.window(cycle.state).closes_at
+    return sum(_sync_round(cycle, cycle.state, deadline, o, t, users, now) for o, t in plan)
+
+
+def refresh_due_rounds(now: datetime) -> int:
+    """The dispatcher's part: for each cycle under way, the round that falls due gets its audience refreshed
+    (once: while it has due pending rows, or when it has none at all)."""
+    _cancel_stale()
+    db.session.commit()
+    written = 0
+    cycle_ids = list(db.session.scalars(select(Cycle.id).where(Cycle.state.in_(STAGES)).order_by(Cycle.id)))
+    for cycle_id in cycle_ids:
+        cycle = db.session.get(Cycle, cycle_id)
+        plan = reminder_plan(cycle, now)
+        _cancel_dropped_rounds(cycle, [o for o, _t in plan])  # a closed window plans nothing: all go
+        past = [(o, t) for o, t in plan if t <= now]
+        if not past or cycle.state not in AUDIENCES:
+            db.session.commit()
+            continue
+        offset, due = past[-1]
+        deadline = cycle.window(cycle.state).closes_at
+        same_round = and_(Notification.kind == REMINDER, Notification.cycle_id == cycle.id,
+                          Notification.stage == cycle.state, Notification.deadline == deadline,
+                          Notification.reminder_offset == offset)
+        due_pending = db.session.scalar(select(exists().where(same_round, Notification.status == PENDING)))
+        any_row = due_pending or db.session.scalar(select(exists().where(same_round)))
+        if due_pending or not any_row:
+            written += _sync_round(cycle, cycle.state, deadline, offset, due, AUDIENCES[cycle.state](cycle), now)
+        db.session.commit()
+    return written
+
+
+# --- announcements, events -----------------------------------------------------------------------------
+
+
+def _people(users: Iterable[User]) -> list[User]:
+    seen: dict[int, User] = {}
+    for user in users:
+        if user.active and user.id not in seen:
+            seen[user.id] = user
+    return list(seen.values())
+
+
+def announce(topic: str, cycle: Cycle, users: Iterable[User], template: str, subject: str, *,
+             due_at: datetime | None = None, subscribers: Iterable[MailingListSubscriber] = (),
+             **context: Any) -> int:
+    """A stage opens: one row per person who has not turned announcements off, due at `due_at` or, for those
+    who chose the daily digest, at the next digest time; and one per confirmed mailing-list subscriber.
+
+    Rendered now (the announcement says what is true when it is written). Flushes; the caller commits."""
+    now = clock.now()
+    due = max(due_at or now, now)
+    rows, emails = [], set()
+    for user in _people(users):
+        emails.add(user.email.lower())
+        if not user.announcements_opt_in:
+            continue
+        digest = user.digest == "daily"
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            text, html = mail.render(template, user=user, cycle=cycle, subscriber=None,
+                                     preferences_url=external_url("notifications.preferences"), **context)
+        rows.append({"key": f"announce:{topic}:{cycle.id}:u{user.id}", "kind": ANNOUNCEMENT, "user_id": user.id,
+                     "recipient": user.email, "cycle_id": cycle.id, "subject": subject, "body_text": text,
+                     "body_html": html, "status": PENDING, "digest": digest,
+                     "due_at": next_digest_at(due) if digest else due, "created_at": now, "attempts": 0})
+    for subscriber in subscribers:
+        if subscriber.confirmed_at is None or subscriber.email.lower() in emails:
+            continue
+        emails.add(subscriber.email.lower())
+        text, html = mail.render(template, user=None, cycle=cycle, subscriber=subscriber,
+                                 unsubscribe_url=external_url("notifications.unsubscribe", token=subscriber.token),
+                                 **context)
+        rows.append({"key": f"announce:{topic}:{cycle.id}:s{subscriber.id}", "kind": ANNOUNCEMENT, "user_id": None,
+                     "recipient": subscriber.email, "cycle_id": cycle.id, "subject": subject, "body_text": text,
+                     "body_html": html, "status": PENDING, "digest": False, "due_at": due, "created_at": now,
+                     "attempts": 0})
+    delivery.insert_ignore(rows)
+    return len(rows)
+
+
+def registered_company_people() -> list[User]:
+    """Confirmed company accounts (every registered company's people)."""
+    return _ordered(_active().where(_having_role(Role.COMPANY), User.email_confirmed_at.is_not(None)))
+
+
+def participants(cycle: Cycle) -> list[User]:
+    """Everyone who took part in the cycle: buyers of organizations with a submitted need, people of companies
+    that answered, the committee, PFRA and UGAP agents."""
+    from innovation_cycle.models import Application, Company, Need
+
+    buyer_orgs = select(Need.organization_id).where(Need.cycle_id == cycle.id, Need.status != "draft")
+    company_orgs = (select(Company.organization_id).join(Application, Application.company_id == Company.id)
+                    .where(Application.cycle_id == cycle.id, Application.status.not_in(("draft", "withdrawn"))))
+    committee = select(CommitteeMember.user_id).where(CommitteeMember.cycle_id == cycle.id)
+    return _ordered(_active().where(or_(
+        and_(_having_role(Role.BUYER), User.organization_id.in_(buyer_orgs)),
+        and_(_having_role(Role.COMPANY), User.organization_id.in_(company_orgs)),
+        User.id.in_(committee),
+        _having_role(Role.PFRA_AGENT, Role.UGAP_AGENT))))
+
+
+def announce_ami_open(cycle: Cycle) -> int:
+    window = cycle.window("ami_sourcing")
+    subscribers = db.session.scalars(select(MailingListSubscriber).where(
+        MailingListSubscriber.confirmed_at.is_not(None)).order_by(MailingListSubscriber.id))
+    return announce("ami_open", cycle, registered_company_people(), "announcement_ami_open",
+                    _("L'appel à manifestation d'intérêt %(year)s est ouvert", year=cycle.year),
+                    due_at=window.opens_at if window else None, subscribers=subscribers,
+                    window=window, link=external_url(_endpoint(("ami.public",))))
+
+
+def announce_results(cycle: Cycle) -> int:
+    window = cycle.window("results_communication")
+    return announce("results", cycle, participants(cycle), "announcement_results",
+                    _("Les résultats du cycle %(year)s sont publiés", year=cycle.year),
+                    due_at=window.opens_at if window else None, window=window,
+                    link=external_url(_endpoint(("results.public", "public.home"))))
+
+
+def notify_event(kind: str, obj: Any, users: Iterable[User], template: str = "event", *, subject: str,
+                 occurrence: str | int | None = None, **context: Any) -> list[int]:
+    """Mail people about a change to their own record (a need returned or accepted, an answer received,
+    found eligible or not…), from inside the transaction that makes the change. Never digested, never turned
+    off; sent right after the commit. Flushes; returns the ids of the rows written.
+
+    The key is (kind, object, person): calling twice in one transaction writes one mail. A kind that can
+    happen again to the same object (a need returned twice) passes `occurrence` (the audit row's id, a
+    revision number) so that each time is a mail of its own."""
+    now = clock.now()
+    if getattr(obj, "id", None) is None:
+        db.session.flush()
+    object_ref = f"{obj.__tablename__}:{obj.id}"
+    rows = []
+    for user in _people(users):
+        key = f"event:{kind}:{object_ref}:{user.id}" + (f":{occurrence}" if occurrence is not None else "")
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            text, html = mail.render(template, user=user, obj=obj, subject=str(subject), **context)
+        rows.append({"key": key, "kind": EVENT, "user_id": user.id, "recipient": user.email,
+                     "cycle_id": getattr(obj, "cycle_id", None), "subject": str(subject)[:255], "body_text": text,
+                     "body_html": html, "digest": False, "created_at": now, "attempts": 0,
+                     **delivery.immediate_fields(now)})
+    ids = delivery.insert_ignore(rows, returning=True)
+    delivery.send_after_commit(ids)
+    return ids
+
+
+# --- digests -------------------------------------------------------------------------------------------
+
+
+def build_digests(now: datetime) -> int:
+    """Bundle each person's due announcements into one mail; the announcements are `sent` by the digest."""
+    due = db.session.scalars(select(Notification).where(
+        Notification.digest.is_(True), Notification.status == PENDING, Notification.due_at <= now)
+        .order_by(Notification.user_id, Notification.due_at, Notification.id)).all()
+    by_user: dict[int | None, list[Notification]] = {}
+    for row in due:
+        by_user.setdefault(row.user_id, []).append(row)
+    made = 0
+    for user_id, items in by_user.items():
+        user = db.session.get(User, user_id) if user_id else None
+        if user is None:
+            continue
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            subject = _("Votre récapitulatif du %(date)s (%(count)s annonces)",
+                        date=format_datetime(now, "d MMMM y"), count=len(items))
+            text, html = mail.render("digest", user=user, items=items,
+                                     preferences_url=external_url("notifications.preferences"))
+        ids = delivery.insert_ignore([{
+            "key": f"digest:{user.id}:{items[0].id}", "kind": DIGEST, "user_id": user.id, "recipient": user.email,
+            "subject": subject, "body_text": text, "body_html": html, "status": PENDING, "digest": False,
+            "due_at": now, "created_at": now, "attempts": 0}], returning=True)
+        if ids:
+            db.session.execute(update(Notification).where(
+                Notification.id.in_([i.id for i in items]), Notification.status == PENDING)
+                .values(status=SENT, sent_at=now, transport="digest", digest_id=ids[0])
+                .execution_options(synchronize_session=False))
+            made += 1
+        db.session.commit()
+    db.session.commit()
+    return made
+
+
+# --- hooks from services.cycles --------------------------------------------------------------------------
+
+
+def cycle_moved(cycle: Cycle, before: str, trigger: str) -> None:
+    """In the move's transaction: the new stage's reminders, and the announcements of a stage that opens."""
+    plan_reminders(cycle)
+    if trigger == "advance" and cycle.state == "ami_sourcing":
+        announce_ami_open(cycle)
+    elif trigger == "advance" and cycle.state == "results_communication":
+        announce_results(cycle)
+
+
+def calendar_changed(cycle: Cycle) -> None:
+    """In the calendar change's transaction: pending reminders follow the new closing times."""
+    plan_reminders(cycle)
+
+
+# --- automatic moves -----------------------------------------------------------------------------------
+
+
+def _forward_trigger(state: str) -> str | None:
+    from workflows import cycle as flow
+
+    triggers = flow.triggers_from(state)
+    return next((t for t in (flow.ADVANCE, flow.CLOSE) if t in triggers), None)
+
+
+def auto_advance_due(now: datetime) -> list[tuple[int, str]]:
+    """Fire the forward move of every cycle set to move by itself whose current window has closed, as the
+    system. The cycle's lock and version make a second dispatcher (or an admin pressing at the same moment)
+    fail with `stale`, so the cycle moves once. A refusal by a guard mails the admins once per deadline."""
+    from innovation_cycle import transaction
+    from innovation_cycle.services import cycles
+    from workflows.cycle import MoveRefused
+
+    candidates = db.session.execute(
+        select(Cycle.id, Cycle.state, StageWindow.closes_at).join(
+            StageWindow, and_(StageWindow.cycle_id == Cycle.id, StageWindow.stage == Cycle.state))
+        .where(Cycle.auto_advance.is_(True), Cycle.state.in_(STAGES), StageWindow.closes_at <= now)
+        .order_by(Cycle.id)).all()
+    db.session.rollback()
+    moved = []
+    for cycle_id, state, closes_at in candidates:
+        trigger = _forward_trigger(state)
+        if trigger is None:
+            continue
+        try:
+            cycle = cycles.move(cycle_id, trigger, expected_state=state, actor=None)
+            transaction.commit()
+            moved.append((cycle_id, cycle.state))
+        except MoveRefused as exc:
+            transaction.rollback()
+            if any(r.code == "stale" for r in exc.refusals):
+                continue
+            cycle = db.session.get(Cycle, cycle_id)
+            alert_move_refused(cycle, state, closes_at, [cycles.refusal_message(r) for r in exc.refusals])
+            transaction.commit()
+    return moved
+
+
+def alert_move_refused(cycle: Cycle, state: str, closes_at: datetime, reasons: list[str]) -> list[int]:
+    """Tell the admins why the cycle did not move by itself; once per cycle, stage and closing time."""
+    now = clock.now()
+    admins = _ordered(_active().where(_having_role(Role.ADMIN)))
+    rows = []
+    for admin in admins:
+        subject = _("Le cycle %(year)s n'a pas pu passer à l'étape suivante", year=cycle.year)
+        text, html = mail.render("auto_advance_refused", user=admin, cycle=cycle, stage=stage_label(state),
+                                 closes_at=closes_at, reasons=reasons,
+                                 link=external_url("admin.cycle", cycle_id=cycle.id))
+        rows.append({"key": f"alert:auto_advance:{cycle.id}:{state}:{_stamp(closes_at)}:{admin.id}", "kind": ALERT,
+                     "user_id": admin.id, "recipient": admin.email, "cycle_id": cycle.id, "stage": state,
+                     "subject": subject, "body_text": text, "body_html": html, "digest": False, "created_at": now,
+                     "attempts": 0, **delivery.immediate_fields(now)})
+    ids = delivery.insert_ignore(rows, returning=True)
+    delivery.send_after_commit(ids)
+    return ids
+
+
+# --- the periodic dispatcher ---------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchReport:
+    moved: list[tuple[int, str]] = field(default_factory=list)
+    reminders: int = 0
+    digests: int = 0
+    recovered: int = 0
+    handed_over: int = 0
+
+    def __str__(self) -> str:
+        return (f"moves={len(self.moved)} reminders_written={self.reminders} digests={self.digests} "
+                f"recovered={self.recovered} handed_over={self.handed_over}")
+
+
+def dispatch_due(now: datetime | None = None) -> DispatchReport:
+    """One pass: automatic moves, reminder rounds that fall due, digests, lost rows, then every due row to
+    the workers (or sent here in the embedded mode). Safe to run from several processes at once."""
+    now = now or clock.now()
+    report = DispatchReport()
+    report.moved = auto_advance_due(now)
+    report.reminders = refresh_due_rounds(now)
+    report.digests = build_digests(now)
+    report.recovered = delivery.recover()
+    report.handed_over = delivery.dispatch_pending(now)
+    return report
+
+
+# --- rendering at send time ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CycleInfo:
+    id: int
+    year: int
+    state: str
+    closes: dict[str, datetime]
+
+
+@dataclass(frozen=True)
+class _UserInfo:
+    id: int
+    email: str
+    name: str
+    locale: str | None
+    active: bool
+    calendar_token: str | None
+
+
+# Rows checked again when they leave: a reminder must still stand, and nobody whose account was closed since
+# gets an announcement. (Account and event mails go as written: they answer something that just happened.)
+CHECKED_KINDS = (REMINDER, ANNOUNCEMENT, DIGEST)
+
+
+class Renderer:
+    """Renders reminders when they are sent (the text says how long is left), checking first that the
+    reminder still stands: the cycle is still in that stage with that closing time, the person still active.
+
+    Reads every cycle and person of a batch once, as plain values, so that the commit after each mail does
+    not reload them."""
+
+    def __init__(self) -> None:
+        self.rendered: dict[int, dict[str, Any]] = {}
+        self._cycles: dict[int, _CycleInfo | None] = {}
+        self._users: dict[int, _UserInfo | None] = {}
+        self._rounds: dict[tuple[int, str, datetime, str], dict[str, Any]] = {}
+        self._request: Any = None
+
+    def preload(self, rows: Sequence[Notification]) -> None:
+        reminders = [r for r in rows if r.kind == REMINDER]
+        cycle_ids = {r.cycle_id for r in reminders if r.cycle_id} - set(self._cycles)
+        user_ids = {r.user_id for r in rows if r.user_id and r.kind in CHECKED_KINDS} - set(self._users)
+        if cycle_ids:
+            for cycle in db.session.scalars(select(Cycle).where(Cycle.id.in_(cycle_ids))):
+                self._cycles[cycle.id] = _CycleInfo(cycle.id, cycle.year, cycle.state,
+                                                    {w.stage: w.closes_at for w in cycle.windows})
+        if user_ids:
+            for user in db.session.scalars(select(User).where(User.id.in_(user_ids))):
+                self._users[user.id] = _UserInfo(user.id, user.email, user.name, user.locale, user.active,
+                                                 user.calendar_token)
+
+    def prepare(self, row: Notification) -> str | None:
+        """Fill the row's subject and bodies if they are rendered at send time; return why it no longer
+        stands (the row is then cancelled), or None."""
+        if row.kind not in CHECKED_KINDS:
+            return None
+        if row.kind != REMINDER:
+            if row.user_id and row.user_id not in self._users:
+                self.preload([row])
+            user = self._users.get(row.user_id) if row.user_id else None
+            if row.user_id and (user is None or not user.active):
+                return "Le compte du destinataire n'est plus actif."
+            return None
+        if row.cycle_id not in self._cycles or row.user_id not in self._users:
+            self.preload([row])
+        cycle = self._cycles.get(row.cycle_id)
+        user = self._users.get(row.user_id) if row.user_id else None
+        if cycle is None or cycle.state != row.stage or cycle.closes.get(row.stage) != row.deadline:
+            return "L'étape ou sa date de clôture a changé."
+        if row.deadline is not None and row.deadline <= clock.now():
+            return "L'échéance est passée."
+        if user is None or not user.active:
+            return "Le compte du destinataire n'est plus actif."
+        if row.body_text is None:
+            values = self._render_reminder(row, cycle, user)
+            for name, value in values.items():
+                setattr(row, name, value)
+            self.rendered[row.id] = values
+        return None
+
+    def _render_reminder(self, row: Notification, cycle: _CycleInfo, user: _UserInfo) -> dict[str, Any]:
+        if not has_request_context():  # a worker: links need a request; one for the whole batch
+            self._request = current_app.test_request_context(base_url=public_base_url())
+            self._request.push()
+        return self._reminder_values(row, cycle, user)
+
+    def close(self) -> None:
+        if self._request is not None:
+            self._request.pop()
+            self._request = None
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _round(self, cycle: _CycleInfo, stage: str, deadline: datetime, locale: str) -> dict[str, Any]:
+        """What every reminder of a round says alike (computed once per batch: a round is thousands of mails)."""
+        key = (cycle.id, stage, deadline, locale)
+        if key not in self._rounds:
+            link = url_for(_endpoint(WORK_ENDPOINTS.get(stage, ())), _external=True)
+            left = deadline - clock.now()
+            self._rounds[key] = {
+                "year": cycle.year, "stage": stage_label(stage), "deadline": deadline,
+                "deadline_text": format_datetime(deadline, "EEEE d MMMM y 'à' HH:mm"),
+                "time_left": (format_timedelta(left, granularity="hour", threshold=0.95)
+                              if left.total_seconds() > 0 else None),
+                "work": str(REMINDER_TEXTS.get(stage, "")), "link": link,
+                "preferences_url": url_for("notifications.preferences", _external=True),
+                "subject": _reminder_subject(stage, deadline)[:255],
+                "ics": ics.calendar([ics.Deadline(cycle.id, cycle.year, stage, stage_label(stage), deadline, link)]),
+            }
+        return self._rounds[key]
+
+    def _reminder_values(self, row: Notification, cycle: _CycleInfo, user: _UserInfo) -> dict[str, Any]:
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            shared = self._round(cycle, row.stage, row.deadline, user.locale or "")
+            feed_url = (url_for("notifications.calendar_feed", token=user.calendar_token, _external=True)
+                        if user.calendar_token else None)
+            text, html = mail.render("reminder", user=user, feed_url=feed_url, **shared)
+        return {"subject": shared["subject"], "body_text": text, "body_html": html, "ics": shared["ics"],
+                "recipient": user.email}
+
+
+# --- the personal calendar feed --------------------------------------------------------------------------
+
+
+# The stages whose closing concerns each role (admins: all of them; committee members: the cycles whose
+# committee they sit on).
+FEED_STAGES: dict[Role, tuple[str, ...]] = {
+    Role.BUYER: ("needs_collection", "commitment_census"),
+    Role.PFRA_AGENT: ("needs_collection", "commitment_census"),
+    Role.UGAP_AGENT: ("commitment_census",),
+    Role.COMPANY: ("ami_sourcing",),
+    Role.ADMIN: STAGES,
+}
+
+
+def deadlines_for(user: User) -> list[ics.Deadline]:
+    committee = set(db.session.scalars(select(CommitteeMember.cycle_id).where(CommitteeMember.user_id == user.id)))
+    stages_by_role = set().union(*(FEED_STAGES.get(r, ()) for r in user.roles)) if user.roles else set()
+    result = []
+    for cycle in db.session.scalars(select(Cycle).where(Cycle.state != "closed").order_by(Cycle.year, Cycle.id)):
+        stages = set(stages_by_role)
+        if cycle.id in committee:
+            stages.add("selection")
+        for window in cycle.windows:
+            if window.stage in stages:
+                link = external_url(_endpoint(WORK_ENDPOINTS.get(window.stage, ())))
+                result.append(ics.Deadline(cycle.id, cycle.year, window.stage, stage_label(window.stage),
+                                           window.closes_at, link))
+    return result
+
+
+def calendar_feed(user: User) -> str:
+    return ics.calendar(deadlines_for(user), name=_("Échéances — %(service)s",
+                                                    service=current_app.config["SERVICE_NAME"]))
+
+
+def user_by_calendar_token(token: str) -> User | None:
+    if not token or len(token) > 64:
+        return None
+    user = db.session.scalar(select(User).where(User.calendar_token == token))
+    return user if user is not None and user.active else None
+
+
+# --- preferences, mailing list ---------------------------------------------------------------------------
+
+
+def set_preferences(user: User, *, announcements: bool, digest: str) -> None:
+    from innovation_cycle.services import audit
+
+    before = {"announcements_opt_in": user.announcements_opt_in, "digest": user.digest}
+    user.announcements_opt_in, user.digest = announcements, digest
+    after = {"announcements_opt_in": announcements, "digest": digest}
+    if before != after:
+        audit.record("user.notification_preferences", user, before=before, after=after)
+    if not announcements:  # what is still waiting will not be sent
+        db.session.execute(update(Notification).where(
+            Notification.user_id == user.id, Notification.kind == ANNOUNCEMENT, Notification.status == PENDING)
+            .values(status=CANCELLED, last_error="Annonces désactivées par le destinataire.")
+            .execution_options(synchronize_session=False))
+
+
+def ensure_calendar_token(user: User) -> str:
+    from innovation_cycle.models.accounts import new_calendar_token
+
+    if not user.calendar_token:
+        user.calendar_token = new_calendar_token()
+        db.session.flush()
+    return user.calendar_token
+
+
+def reset_calendar_token(user: User) -> str:
+    from innovation_cycle.models.accounts import new_calendar_token
+    from innovation_cycle.services import audit
+
+    user.calendar_token = new_calendar_token()
+    audit.record("user.calendar_token_reset", user)
+    db.session.flush()
+    return user.calendar_token
+
+
+def subscribe(email: str) -> MailingListSubscriber | None:
+    """Add an unconfirmed subscriber and mail the confirmation link (again, if already waiting).
+
+    Answers the same way whether or not the address is known, so that the form tells nobody who subscribed."""
+    email = email.strip()
+    subscriber = db.session.scalar(select(MailingListSubscriber).where(
+        func.lower(MailingListSubscriber.email) == email.lower()))
+    if subscriber is not None and subscriber.confirmed_at is not None:
+        return subscriber
+    if subscriber is None:
+        subscriber = MailingListSubscriber(email=email, created_at=clock.now())
+        db.session.add(subscriber)
+        db.session.flush()
+    mail.queue(subscriber.email, _("Confirmez votre inscription à la liste de l'AMI"), "mailing_list_confirm",
+               link=external_url("notifications.subscribe_confirm", token=subscriber.token),
+               unsubscribe_url=external_url("notifications.unsubscribe", token=subscriber.token))
+    return subscriber
+
+
+def subscriber_by_token(token: str) -> MailingListSubscriber | None:
+    if not token or len(token) > 64:
+        return None
+    return db.session.scalar(select(MailingListSubscriber).where(MailingListSubscriber.token == token))
+
+
+def confirm_subscription(subscriber: MailingListSubscriber) -> None:
+    if subscriber.confirmed_at is None:
+        subscriber.confirmed_at = clock.now()
+
+
+def unsubscribe(subscriber: MailingListSubscriber) -> None:
+    """Forget the address, and what was still waiting for it."""
+    db.session.execute(update(Notification).where(
+        func.lower(Notification.recipient) == subscriber.email.lower(), Notification.user_id.is_(None),
+        Notification.kind == ANNOUNCEMENT, Notification.status == PENDING)
+        .values(status=CANCELLED, last_error="Désinscription de la liste.")
+        .execution_options(synchronize_session=False))
+    db.session.delete(subscriber)
+
+
+# --- the admin's outbox ----------------------------------------------------------------------------------
+
+
+def outbox_query(*, recipient: str | None = None, status: str | None = None, kind: str | None = None) -> Any:
+    query = select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc())
+    if recipient and recipient.strip():
+        query = query.where(Notification.recipient.icontains(recipient.strip(), autoescape=True))
+    if status:
+        query = query.where(Notification.status == status)
+    if kind:
+        query = query.where(Notification.kind == kind)
+    return query
+
+
+def preview(row: Notification) -> Notification:
+    """A reminder not rendered yet, rendered for the admin's eyes only (nothing is stored)."""
+    if row.kind == REMINDER and row.body_text is None:
+        db.session.expunge(row)
+        with Renderer() as renderer:
+            renderer.prepare(row)
+    return row

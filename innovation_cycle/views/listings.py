@@ -1,0 +1,188 @@
+"""Listings of needs and answers for the secretariat, PFRA agents and committee members, and their exports."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from forms.listings import ApplicationFilterForm, NeedFilterForm
+from innovation_cycle import transaction
+from innovation_cycle.authz import ensure, requires
+from innovation_cycle.extensions import db
+from innovation_cycle.models import CommitteeMember, Cycle, Role
+from innovation_cycle.services import applications as application_service
+from innovation_cycle.services import audit, directory, listings
+from innovation_cycle.services import companies as company_service
+from innovation_cycle.services import needs as need_service
+from innovation_cycle.services.ami import themes_of
+
+bp = Blueprint("listings", __name__, url_prefix="/suivi")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _cycles_for(user) -> list[Cycle]:
+    """Every cycle for the secretariat and the PFRA; a committee member's own cycles otherwise."""
+    query = select(Cycle).where(Cycle.state != "draft").order_by(Cycle.year.desc(), Cycle.id.desc())
+    if not user.has_role(Role.ADMIN, Role.PFRA_AGENT):
+        query = query.join(CommitteeMember, CommitteeMember.cycle_id == Cycle.id).where(
+            CommitteeMember.user_id == user.id)
+    return list(db.session.scalars(query))
+
+
+def _cycle(mine: list[Cycle]) -> Cycle | None:
+    """The cycle asked for (404 if unknown, 403 if not the user's), else the user's cycle under way, else
+    their latest one."""
+    asked = request.args.get("cycle")
+    if asked:
+        cycle = db.session.get(Cycle, int(asked)) if asked.isdigit() else None
+        if cycle is None:
+            abort(404)
+    else:
+        running = [c for c in mine if c.state != "closed"]
+        cycle = running[0] if running else (mine[0] if mine else None)
+    if cycle is not None:
+        ensure("listing.view", cycle)
+    return cycle
+
+
+def _common_choices(form, cycle: Cycle, mine: list[Cycle], of: str, sorts: dict, states: tuple[str, ...],
+                    label) -> None:
+    form.cycle.choices = [(str(c.id), str(c.year)) for c in mine]
+    if str(cycle.id) not in dict(form.cycle.choices):
+        form.cycle.choices.insert(0, (str(cycle.id), str(cycle.year)))
+    form.cycle.data = str(cycle.id)
+    form.theme.choices = [("", _("Tous"))] + [(str(t.id), t.name) for t in themes_of(cycle)]
+    form.kind.choices = [("", _("Toutes"))] + [(k.value, directory.kind_label(k)) for k in listings.BUYER_KINDS]
+    form.department.choices = [("", _("Tous"))] + [(d, d) for d in listings.departments(cycle, of=of)]
+    form.status.choices = [("", _("Tous"))] + [(s, label(s)) for s in states]
+    form.sort.choices = [(key, str(title)) for key, (title, _column) in sorts.items()]
+
+
+def _validated(form) -> bool:
+    return True if not request.args else form.validate()
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _need_setup():
+    form = NeedFilterForm(formdata=request.args)
+    mine = _cycles_for(current_user)
+    cycle = _cycle(mine)
+    if cycle is None:
+        return None, form, None, True
+    _common_choices(form, cycle, mine, "needs", listings.NEED_SORTS, listings.NEED_LISTED_STATES,
+                    need_service.status_label)
+    valid = _validated(form)
+    data = {name: (form[name].data if not form[name].errors else None) for name in form.data}
+    filters = listings.NeedFilters(
+        theme_id=_int(data["theme"]), kind=data["kind"] or None, department=data["department"] or None,
+        status=data["status"] or None, q=(data["q"] or "").strip(), sort=data["sort"] or "depot",
+        descending=(data["order"] or "desc") != "asc")
+    return cycle, form, filters, valid
+
+
+def _application_setup():
+    form = ApplicationFilterForm(formdata=request.args)
+    mine = _cycles_for(current_user)
+    cycle = _cycle(mine)
+    if cycle is None:
+        return None, form, None, True
+    _common_choices(form, cycle, mine, "applications", listings.APPLICATION_SORTS, listings.APPLICATION_LISTED_STATES,
+                    application_service.state_label)
+    form.kind.label.text = _("Catégorie d'acheteur des besoins visés")
+    form.theme.label.text = _("Thème des besoins visés")
+    form.department.label.text = _("Département de l'entreprise")
+    form.need.choices = [("", _("Tous"))] + [(str(i), t) for i, t in listings.need_choices(cycle)]
+    form.size.choices = [("", _("Toutes"))] + [(s, str(company_service.SIZE_LABELS[s])) for s in listings.SIZES]
+    form.trl.choices = ([("", _("Tous"))] + [(str(n), _("TRL %(n)s", n=n)) for n in range(1, 10)]
+                        + [(listings.TRL_NA, _("Non applicable"))])
+    valid = _validated(form)
+    data = {name: (form[name].data if not form[name].errors else None) for name in form.data}
+    filters = listings.ApplicationFilters(
+        theme_id=_int(data["theme"]), need_id=_int(data["need"]), kind=data["kind"] or None,
+        department=data["department"] or None, size=data["size"] or None, trl=data["trl"] or None,
+        status=data["status"] or None, q=(data["q"] or "").strip(), sort=data["sort"] or "depot",
+        descending=(data["order"] or "desc") != "asc")
+    return cycle, form, filters, valid
+
+
+def _endpoint(name: str) -> str | None:
+    return name if name in current_app.view_functions else None
+
+
+@bp.get("/besoins")
+@requires("listing.view")
+def needs():
+    cycle, form, filters, valid = _need_setup()
+    page = counts = None
+    if cycle is not None:
+        page = db.paginate(listings.needs_query(cycle, filters), page=request.args.get("page", 1, type=int),
+                           per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        counts = listings.answer_counts(n.id for n in page.items)
+    return render_template("listings/needs.html", cycle=cycle, form=form, filters=filters, page=page,
+                           counts=counts or {}, sorts=listings.NEED_SORTS, status_label=need_service.status_label,
+                           kind_label=directory.kind_label, detail_endpoint=_endpoint("needs.show")
+                           ), (200 if valid else 422)
+
+
+@bp.get("/reponses")
+@requires("listing.view")
+def applications():
+    cycle, form, filters, valid = _application_setup()
+    page = None
+    if cycle is not None:
+        page = db.paginate(listings.applications_query(cycle, filters), page=request.args.get("page", 1, type=int),
+                           per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("listings/applications.html", cycle=cycle, form=form, filters=filters, page=page,
+                           sorts=listings.APPLICATION_SORTS, state_label=application_service.state_label,
+                           size_labels=company_service.SIZE_LABELS,
+                           detail_endpoint=_endpoint("applications.detail")), (200 if valid else 422)
+
+
+def _export(kind: str, rows, columns, cycle: Cycle, title: str) -> Response:
+    fmt = request.args.get("format", "csv")
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    rows = list(rows)
+    if fmt == "csv":
+        body, mimetype = listings.to_csv(rows, columns), "text/csv; charset=utf-8"
+    else:
+        body, mimetype = listings.to_xlsx(rows, columns, title), XLSX
+    filename = listings.export_name(kind, cycle, fmt)
+    # Who took which data out, with which filters: exports carry companies' and buyers' information.
+    # Written after the file is built: the commit expires the rows.
+    audit.record(f"listing.export_{kind}", cycle, after={"format": fmt, "rows": len(rows),
+                                                           "filters": request.args.to_dict()})
+    transaction.commit()
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/besoins/export")
+@requires("listing.export")
+def needs_export():
+    cycle, _form, filters, _valid = _need_setup()
+    if cycle is None:
+        abort(404)
+    rows = list(db.session.scalars(listings.needs_query(cycle, filters)).unique())
+    counts = listings.answer_counts(n.id for n in rows)
+    for need in rows:
+        need.answer_count = counts.get(need.id, 0)
+    return _export("besoins", rows, listings.NEED_COLUMNS, cycle, _("Besoins %(year)s", year=cycle.year))
+
+
+@bp.get("/reponses/export")
+@requires("listing.export")
+def applications_export():
+    cycle, _form, filters, _valid = _application_setup()
+    if cycle is None:
+        abort(404)
+    rows = db.session.scalars(listings.applications_query(cycle, filters)).unique()
+    return _export("reponses", rows, listings.APPLICATION_COLUMNS, cycle, _("Réponses %(year)s", year=cycle.year))

@@ -1,0 +1,165 @@
+"""The AMI answer's (application's) state machine.
+
+    draft → submitted → eligible | ineligible        (screening by an admin, with a reason)
+    draft | submitted | eligible | ineligible → withdrawn   (by the company, while the AMI is open)
+    eligible | ineligible may be corrected into each other (with a reason) until selection ends.
+
+`selected` and `not_selected` are declared (the records' CHECK constraint knows them) but no trigger reaches
+them yet: the selection stage adds its own. Like workflows.cycle, the rules are data and plain functions;
+`innovation_cycle.services.applications` binds a machine to a row for one move, in the transaction that
+also writes the audit row, and turns each `Refusal` code into a French sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from transitions import Machine, MachineError
+
+STATES: tuple[str, ...] = (
+    "draft", "submitted", "eligible", "ineligible", "withdrawn", "selected", "not_selected",
+)
+# What a company may still change: the text of a draft, and of a submitted answer until the deadline.
+EDITABLE_STATES: tuple[str, ...] = ("draft", "submitted")
+# Cycle stages during which an admin screens (or corrects the screening of) submitted answers.
+SCREENING_STAGES: tuple[str, ...] = ("ami_sourcing", "selection")
+BEFORE_AMI: tuple[str, ...] = ("draft", "needs_collection")
+
+SUBMIT, WITHDRAW, DECLARE_ELIGIBLE, DECLARE_INELIGIBLE = (
+    "submit", "withdraw", "declare_eligible", "declare_ineligible")
+TRIGGERS: tuple[str, ...] = (SUBMIT, WITHDRAW, DECLARE_ELIGIBLE, DECLARE_INELIGIBLE)
+
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": SUBMIT, "source": "draft", "dest": "submitted"},
+    {"trigger": WITHDRAW, "source": ["draft", "submitted", "eligible", "ineligible"], "dest": "withdrawn"},
+    {"trigger": DECLARE_ELIGIBLE, "source": ["submitted", "ineligible"], "dest": "eligible"},
+    {"trigger": DECLARE_INELIGIBLE, "source": ["submitted", "eligible"], "dest": "ineligible"},
+]
+COMPANY_TRIGGERS: frozenset[str] = frozenset({SUBMIT, WITHDRAW})
+SCREENING_TRIGGERS: frozenset[str] = frozenset({DECLARE_ELIGIBLE, DECLARE_INELIGIBLE})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a move is refused: a code for the message catalogue and the values it shows."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class MoveRefused(Exception):
+    def __init__(self, refusals: Sequence[Refusal]):
+        super().__init__(", ".join(r.code for r in refusals))
+        self.refusals = list(refusals)
+
+
+@dataclass
+class MoveContext:
+    """What the guards need to know, gathered by the service from the database and the clock."""
+
+    now: datetime
+    cycle_state: str
+    # The AMI stage's window (None when the cycle has no calendar for it).
+    ami_opens_at: datetime | None = None
+    ami_closes_at: datetime | None = None
+    # What the answer still lacks before it can be submitted (codes such as "missing" with the field names).
+    incomplete: list[Refusal] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def ami_open(self) -> bool:
+        """Open while the cycle is in its AMI stage and the deadline has not passed (the AMI page's rule):
+        an admin's move opens it, its date closes it, whatever a job did or did not do."""
+        return self.cycle_state == "ami_sourcing" and (self.ami_closes_at is None or self.now < self.ami_closes_at)
+
+
+def _sources(transition: dict[str, Any]) -> list[str]:
+    source = transition["source"]
+    return list(source) if isinstance(source, list) else [source]
+
+
+def triggers_from(state: str) -> list[str]:
+    return [t["trigger"] for t in TRANSITIONS if state in _sources(t)]
+
+
+def destination(state: str, trigger: str) -> str | None:
+    return next((t["dest"] for t in TRANSITIONS if t["trigger"] == trigger and state in _sources(t)), None)
+
+
+def ami_refusals(ctx: MoveContext) -> list[Refusal]:
+    """Why the AMI does not accept a company's change now (empty: it does)."""
+    if ctx.ami_open:
+        return []
+    if ctx.cycle_state in BEFORE_AMI:
+        return [Refusal("ami_not_open", {"opens_at": ctx.ami_opens_at, "closes_at": ctx.ami_closes_at})]
+    return [Refusal("ami_closed", {"closes_at": ctx.ami_closes_at})]
+
+
+def edit_refusals(state: str, ctx: MoveContext) -> list[Refusal]:
+    """Why the company may not change the answer's text now: after the deadline answers are read-only."""
+    if state not in EDITABLE_STATES:
+        return [Refusal("not_editable", {"state": state})]
+    return ami_refusals(ctx)
+
+
+def refusals(state: str, trigger: str, ctx: MoveContext) -> list[Refusal]:
+    """Every reason why `trigger` cannot fire from `state` now; empty means the move may happen."""
+    if trigger not in triggers_from(state):
+        return [Refusal("illegal_move", {"state": state, "trigger": trigger})]
+    if trigger in COMPANY_TRIGGERS:
+        found = ami_refusals(ctx)
+        if trigger == SUBMIT:
+            found.extend(ctx.incomplete)
+        return found
+    found = []
+    if ctx.cycle_state not in SCREENING_STAGES:
+        found.append(Refusal("screening_closed", {"cycle_state": ctx.cycle_state}))
+    if not ctx.reason.strip():
+        found.append(Refusal("screening_needs_reason"))
+    return found
+
+
+class ApplicationFlow:
+    """One answer's machine for one move: built from the stored state, fired once, then thrown away."""
+
+    def __init__(self, state: str, ctx: MoveContext):
+        self.ctx = ctx
+        self.machine = Machine(
+            model=self,
+            states=list(STATES),
+            transitions=[{**t, "conditions": "_guard"} for t in TRANSITIONS],
+            initial=state,
+            auto_transitions=False,
+            send_event=True,
+        )
+
+    def _guard(self, event) -> bool:
+        return not refusals(event.transition.source, event.event.name, self.ctx)
+
+    def fire(self, trigger: str) -> str:
+        """Fire `trigger`, or raise MoveRefused with every reason; returns the new state."""
+        found = refusals(self.state, trigger, self.ctx)
+        if found:
+            raise MoveRefused(found)
+        try:
+            moved = self.trigger(trigger)
+        except MachineError as exc:  # pragma: no cover - refusals() already checked the source
+            raise MoveRefused([Refusal("illegal_move", {"state": self.state, "trigger": trigger})]) from exc
+        if not moved:  # pragma: no cover - same guard as refusals()
+            raise MoveRefused([Refusal("guard_failed")])
+        return self.state
+
+
+def mermaid(current: str | None = None) -> str:
+    """Mermaid source of the machine, the current state highlighted."""
+    lines = ["stateDiagram-v2", "    [*] --> draft"]
+    for t in TRANSITIONS:
+        for source in _sources(t):
+            lines.append(f"    {source} --> {t['dest']}: {t['trigger']}")
+    if current:
+        lines.append("    classDef current fill:#000091,color:#fff")
+        lines.append(f"    class {current} current")
+    return "\n".join(lines)
