@@ -6,7 +6,8 @@ import pytest
 from transitions import MachineError
 
 from workflows import application as flow
-from workflows.application import ApplicationFlow, MoveContext, MoveRefused, Refusal
+from workflows.application import ApplicationFlow, MoveContext
+from workflows.base import MoveRefused, Refusal
 
 NOW = datetime(2017, 4, 15, 12, tzinfo=UTC)
 OPENS, CLOSES = datetime(2017, 4, 1, tzinfo=UTC), datetime(2017, 4, 30, 21, 59, tzinfo=UTC)

@@ -17,7 +17,7 @@ from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
 from innovation_cycle.models import AuditEvent, Cycle, Role
 from innovation_cycle.services import cycles
-from workflows.cycle import MoveRefused
+from workflows.base import MoveRefused
 
 
 def _second_move(app, cycle_id: int, actor_id: int | None, outcome: dict) -> None:

@@ -6,7 +6,8 @@ import pytest
 from transitions import MachineError
 
 from workflows import cycle as flow
-from workflows.cycle import CycleFlow, MoveContext, MoveRefused, Refusal
+from workflows.base import MoveRefused, Refusal
+from workflows.cycle import CycleFlow, MoveContext
 
 NOW = datetime(2017, 6, 1, 12, tzinfo=UTC)
 CLOSED = MoveContext(now=NOW, window_closes_at=NOW - timedelta(minutes=1))

@@ -15,7 +15,8 @@ from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
 from innovation_cycle.models import AuditEvent, CommitteeMember, Cycle, Role
 from innovation_cycle.services import cycles
-from workflows.cycle import STAGES, MoveRefused
+from workflows.base import MoveRefused
+from workflows.cycle import STAGES
 
 
 def audit_rows(action_prefix: str = "cycle.") -> list[AuditEvent]:

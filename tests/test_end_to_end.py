@@ -169,3 +169,49 @@ def test_a_need_goes_from_a_buyer_to_the_ami_and_a_new_company_answers_it(app, c
     header, *rows = [list(r) for r in load_workbook(io.BytesIO(exported.data)).active.iter_rows(values_only=True)]
     [line] = [dict(zip(header, row, strict=True)) for row in rows]
     assert line["Solution"] == "Compteur Vélo+" and "Robotique du Nord SAS" in line["Entreprise"]
+
+
+# --- issue 4 -----------------------------------------------------------------------------------------------
+
+
+def outbox_rows(response) -> list[tuple[str, str, str]]:
+    """(recipient, subject, type) of each row of the admin outbox table."""
+    body = response.get_data(as_text=True)
+    table = body[body.index("<tbody>"):body.index("</tbody>")] if "<tbody>" in body else ""
+    cells = [[re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", c))).strip()
+              for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+             for row in re.findall(r"<tr class=\"outbox-row[^\"]*\">(.*?)</tr>", table, re.S)]
+    return [(c[0], c[1], c[2]) for c in cells]
+
+
+def test_a_reminder_seven_days_before_the_needs_close_reaches_only_the_buyer_with_a_draft(app, client, login, make,
+                                                                                         clock):
+    assert app.config["REDIS_URL"] is None  # the embedded mode
+    clock.set(paris_datetime(2017, 3, 1, 10))
+    cycle = make.cycle(year=2017, state="needs_collection")
+    drafting = make.user(Role.BUYER, organization=make.organization("Ville de Lille"), email="lea@lille.fr")
+    done = make.user(Role.BUYER, organization=make.organization("Ville de Douai"), email="dan@douai.fr")
+    make.need(cycle, done.organization, status="submitted", title="Besoin déjà soumis")
+    admin = make.user(Role.ADMIN, email="admin@orcp.fr")
+
+    # The buyer of Lille starts a need and leaves it as a draft.
+    login(drafting)
+    ok(client.post("/besoins/nouveau", data={"form_token": "f" * 32, "title": "Brouillon de Lille",
+                                             "problem": "Un problème à décrire."}))
+    assert "Brouillon de Lille" in text_of(client.get("/besoins/"))
+    logout(client)
+
+    # Seven days before the needs collection closes (Friday 31 March 23:59), the dispatcher passes.
+    clock.set(paris_datetime(2017, 3, 24, 9))
+    result = app.test_cli_runner().invoke(args=["dispatch"])
+    assert result.exit_code == 0, result.output
+
+    login(admin)
+    reminders = outbox_rows(ok(client.get("/admin/courriels?kind=reminder"), 200))
+    assert [r[0] for r in reminders] == ["lea@lille.fr"]
+    [(_, subject, kind)] = reminders
+    assert "Rappel" in subject and "Collecte des besoins" in subject and kind == "Rappel d'échéance"
+    everything = outbox_rows(client.get("/admin/courriels"))
+    assert "lea@lille.fr" in {r[0] for r in everything}
+    assert "dan@douai.fr" not in {r[0] for r in everything}
+    assert outbox_rows(ok(client.get("/admin/courriels?recipient=dan%40douai.fr"), 200)) == []

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from innovation_cycle.clock import paris_datetime
-from workflows.cycle import MoveRefused
+from workflows.base import MoveRefused
 from workflows.need import (
     ACCEPT,
     MERGE,

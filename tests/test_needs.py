@@ -18,7 +18,7 @@ from innovation_cycle.extensions import db
 from innovation_cycle.models import AuditEvent, Cycle, Need, Notification, OrganizationKind, Role, Theme
 from innovation_cycle.services import cycles
 from innovation_cycle.services import needs as service
-from workflows.cycle import MoveRefused
+from workflows.base import MoveRefused
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 

@@ -33,7 +33,7 @@ from innovation_cycle.models import (
     User,
 )
 from innovation_cycle.services import cycles, delivery, notifications
-from workflows.cycle import MoveRefused, Refusal
+from workflows.base import MoveRefused, Refusal
 
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 

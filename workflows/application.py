@@ -12,12 +12,11 @@ also writes the audit row, and turns each `Refusal` code into a French sentence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from transitions import Machine, MachineError
+from workflows.base import Flow, Refusal
 
 STATES: tuple[str, ...] = (
     "draft", "submitted", "eligible", "ineligible", "withdrawn", "selected", "not_selected",
@@ -40,20 +39,6 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 COMPANY_TRIGGERS: frozenset[str] = frozenset({SUBMIT, WITHDRAW})
 SCREENING_TRIGGERS: frozenset[str] = frozenset({DECLARE_ELIGIBLE, DECLARE_INELIGIBLE})
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a move is refused: a code for the message catalogue and the values it shows."""
-
-    code: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-class MoveRefused(Exception):
-    def __init__(self, refusals: Sequence[Refusal]):
-        super().__init__(", ".join(r.code for r in refusals))
-        self.refusals = list(refusals)
 
 
 @dataclass
@@ -122,35 +107,14 @@ def refusals(state: str, trigger: str, ctx: MoveContext) -> list[Refusal]:
     return found
 
 
-class ApplicationFlow:
-    """One answer's machine for one move: built from the stored state, fired once, then thrown away."""
+class ApplicationFlow(Flow):
+    """One answer's machine for one move."""
+
+    STATES = STATES
+    TRANSITIONS = TRANSITIONS
 
     def __init__(self, state: str, ctx: MoveContext):
-        self.ctx = ctx
-        self.machine = Machine(
-            model=self,
-            states=list(STATES),
-            transitions=[{**t, "conditions": "_guard"} for t in TRANSITIONS],
-            initial=state,
-            auto_transitions=False,
-            send_event=True,
-        )
-
-    def _guard(self, event) -> bool:
-        return not refusals(event.transition.source, event.event.name, self.ctx)
-
-    def fire(self, trigger: str) -> str:
-        """Fire `trigger`, or raise MoveRefused with every reason; returns the new state."""
-        found = refusals(self.state, trigger, self.ctx)
-        if found:
-            raise MoveRefused(found)
-        try:
-            moved = self.trigger(trigger)
-        except MachineError as exc:  # pragma: no cover - refusals() already checked the source
-            raise MoveRefused([Refusal("illegal_move", {"state": self.state, "trigger": trigger})]) from exc
-        if not moved:  # pragma: no cover - same guard as refusals()
-            raise MoveRefused([Refusal("guard_failed")])
-        return self.state
+        super().__init__(state, ctx, refusals)
 
 
 def mermaid(current: str | None = None) -> str:

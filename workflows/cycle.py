@@ -7,12 +7,12 @@ say no: they say why, as `Refusal` codes that the application turns into French 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from transitions import Machine, MachineError
+from workflows.base import Flow, Refusal
 
 STAGES: tuple[str, ...] = (
     "needs_collection",
@@ -31,20 +31,6 @@ TRANSITIONS: list[dict[str, Any]] = (
     + [{"trigger": CLOSE, "source": "results_communication", "dest": "closed"}]
     + [{"trigger": STEP_BACK, "source": s, "dest": d} for s, d in zip(STATES[1:-1], STATES[:-2], strict=True)]
 )
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a move is refused: a code for the message catalogue and the values it shows."""
-
-    code: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-class MoveRefused(Exception):
-    def __init__(self, refusals: Sequence[Refusal]):
-        super().__init__(", ".join(r.code for r in refusals))
-        self.refusals = list(refusals)
 
 
 @dataclass
@@ -106,42 +92,15 @@ def was_forced(state: str, trigger: str, ctx: MoveContext) -> bool:
     return bool(_leave_stage_refusals(without_force))
 
 
-class CycleFlow:
-    """One cycle's machine for one move: built from the stored state, fired once, then thrown away."""
+class CycleFlow(Flow):
+    """The cycle's machine for one move."""
+
+    STATES = STATES
+    TRANSITIONS = TRANSITIONS
 
     def __init__(self, state: str, ctx: MoveContext,
                  on_change: Callable[[str, str, str], None] | None = None):
-        self.ctx = ctx
-        self._on_change = on_change
-        self.machine = Machine(
-            model=self,
-            states=list(STATES),
-            transitions=[{**t, "conditions": "_guard"} for t in TRANSITIONS],
-            initial=state,
-            auto_transitions=False,
-            send_event=True,
-            after_state_change="_changed",
-        )
-
-    def _guard(self, event) -> bool:
-        return not refusals(event.transition.source, event.event.name, self.ctx)
-
-    def _changed(self, event) -> None:
-        if self._on_change:
-            self._on_change(event.transition.source, event.event.name, event.transition.dest)
-
-    def fire(self, trigger: str) -> str:
-        """Fire `trigger`, or raise MoveRefused with every reason; returns the new state."""
-        found = refusals(self.state, trigger, self.ctx)
-        if found:
-            raise MoveRefused(found)
-        try:
-            moved = self.trigger(trigger)
-        except MachineError as exc:  # pragma: no cover - refusals() already checked the source
-            raise MoveRefused([Refusal("illegal_move", {"state": self.state, "trigger": trigger})]) from exc
-        if not moved:  # pragma: no cover - same guard as refusals()
-            raise MoveRefused([Refusal("guard_failed")])
-        return self.state
+        super().__init__(state, ctx, refusals, on_change)
 
 
 def mermaid(current: str | None = None) -> str:

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from transitions import Machine, MachineError
-
-from workflows.cycle import MoveRefused, Refusal
+from workflows.base import Flow, Refusal
 
 STATES: tuple[str, ...] = ("draft", "submitted", "accepted", "returned", "rejected", "merged")
 # A draft (and a returned need, until the buyer takes it back) can be changed by its organization.
@@ -115,32 +113,11 @@ def destination(state: str, trigger: str) -> str | None:
     return next((t["dest"] for t in TRANSITIONS if t["source"] == state and t["trigger"] == trigger), None)
 
 
-class NeedFlow:
-    """One need's machine for one move: built from the stored state, fired once, then thrown away."""
+class NeedFlow(Flow):
+    """One need's machine for one move."""
+
+    STATES = STATES
+    TRANSITIONS = TRANSITIONS
 
     def __init__(self, state: str, ctx: NeedContext):
-        self.ctx = ctx
-        self.machine = Machine(
-            model=self,
-            states=list(STATES),
-            transitions=[{**t, "conditions": "_guard"} for t in TRANSITIONS],
-            initial=state,
-            auto_transitions=False,
-            send_event=True,
-        )
-
-    def _guard(self, event) -> bool:
-        return not refusals(event.transition.source, event.event.name, self.ctx)
-
-    def fire(self, trigger: str) -> str:
-        """Fire `trigger`, or raise MoveRefused with every reason; returns the new state."""
-        found = refusals(self.state, trigger, self.ctx)
-        if found:
-            raise MoveRefused(found)
-        try:
-            moved = self.trigger(trigger)
-        except MachineError as exc:  # pragma: no cover - refusals() already checked the source
-            raise MoveRefused([Refusal("illegal_move", {"state": self.state, "trigger": trigger})]) from exc
-        if not moved:  # pragma: no cover - same guard as refusals()
-            raise MoveRefused([Refusal("guard_failed")])
-        return self.state
+        super().__init__(state, ctx, refusals)

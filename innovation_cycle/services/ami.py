@@ -36,7 +36,7 @@ from innovation_cycle.models import (
 from innovation_cycle.services import audit
 from innovation_cycle.services.cycles import register_exit_condition
 from innovation_cycle.services.dashboard import TASK_SOURCES, Task
-from workflows.cycle import Refusal
+from workflows.base import Refusal
 
 TEXT_FIELDS = ("title", "introduction", "eligibility", "innovation_definition", "calendar_text",
                "evaluation_criteria", "legal_notice")

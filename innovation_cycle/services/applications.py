@@ -38,7 +38,8 @@ from innovation_cycle.services.cycles import state_label as cycle_state_label
 from innovation_cycle.services.dashboard import TASK_SOURCES, Task
 from innovation_cycle.services.directory import FieldError, Invalid
 from workflows import application as flow
-from workflows.application import MoveContext, MoveRefused, Refusal
+from workflows.application import MoveContext
+from workflows.base import MoveRefused, Refusal
 
 # --- labels ---------------------------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ from innovation_cycle.extensions import db
 from innovation_cycle.models import Convention, Cycle, StageWindow, User
 from innovation_cycle.services import audit
 from workflows import cycle as flow
-from workflows.cycle import STAGES, MoveContext, MoveRefused, Refusal
+from workflows.base import MoveRefused, Refusal
+from workflows.cycle import STAGES, MoveContext
 
 STATE_LABELS = {
     "draft": lazy_gettext("Brouillon"),

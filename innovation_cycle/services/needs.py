@@ -29,7 +29,7 @@ from innovation_cycle.services import audit, notifications
 from innovation_cycle.services.cycles import register_exit_condition, state_label
 from innovation_cycle.services.dashboard import TASK_SOURCES, Task
 from workflows import need as flow
-from workflows.cycle import MoveRefused, Refusal
+from workflows.base import MoveRefused, Refusal
 
 # --- labels --------------------------------------------------------------------------------------------
 

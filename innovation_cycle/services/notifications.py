@@ -516,7 +516,7 @@ def auto_advance_due(now: datetime) -> list[tuple[int, str]]:
     fail with `stale`, so the cycle moves once. A refusal by a guard mails the admins once per deadline."""
     from innovation_cycle import transaction
     from innovation_cycle.services import cycles
-    from workflows.cycle import MoveRefused
+    from workflows.base import MoveRefused
 
     candidates = db.session.execute(
         select(Cycle.id, Cycle.state, StageWindow.closes_at).join(

@@ -16,7 +16,7 @@ from innovation_cycle.services import needs as service
 from innovation_cycle.services import uploads
 from innovation_cycle.services.cycles import state_label
 from workflows import need as flow
-from workflows.cycle import MoveRefused
+from workflows.base import MoveRefused
 
 bp = Blueprint("needs", __name__, url_prefix="/besoins")
 

@@ -17,7 +17,7 @@ from innovation_cycle.models import AuditEvent, CommitteeMember, Convention, Cyc
 from innovation_cycle.services import audit, cycles
 from innovation_cycle.views.admin import bp
 from workflows import cycle as flow
-from workflows.cycle import MoveRefused
+from workflows.base import MoveRefused
 
 
 def _load(cycle_id: int, action: str = "cycle.view") -> Cycle:
