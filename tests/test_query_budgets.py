@@ -36,8 +36,8 @@ def busy(make):
         for year in range(start, start + 3):
             cycles.append(make.cycle(conv, year, state="needs_collection" if year == 2017 else "closed"))
     cycle = cycles[-3]
-    for _ in range(30):
-        cycle.committee.append(CommitteeMember(user_id=make.user(Role.COMMITTEE_MEMBER).id))
+    members = [make.user(Role.COMMITTEE_MEMBER) for _ in range(30)]
+    db.session.add_all(CommitteeMember(cycle_id=cycle.id, user_id=m.id) for m in members)
     db.session.commit()
     return admin, cycle
 
