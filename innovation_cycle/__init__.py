@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 
 from innovation_cycle import config as config_module
 from innovation_cycle.clock import SystemClock
-from innovation_cycle.extensions import babel, csrf, db, login_manager, mail, migrate
+from innovation_cycle.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     mail.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    limiter.init_app(app)
     from innovation_cycle.services import delivery
 
     delivery.init_app(app)
@@ -113,6 +115,11 @@ def _init_errors(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(_e):
         return page(413, _("Fichier trop volumineux"), _("Le fichier envoyé dépasse la taille autorisée."))
+
+    @app.errorhandler(429)
+    def too_many(_e):
+        return page(429, _("Trop de tentatives"),
+                    _("Trop de tentatives en peu de temps. Patientez quelques minutes avant de recommencer."))
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):

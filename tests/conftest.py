@@ -112,6 +112,8 @@ def app_config(database_url, clock, tmp_path) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         "WTF_CSRF_ENABLED": False,
+        # Tests log in many times from one address; tests/test_rate_limits.py turns the limiter on.
+        "RATELIMIT_ENABLED": False,
         "CLOCK": clock,
         "DEMO_MODE": False,
         "MAIL_SERVER": None,

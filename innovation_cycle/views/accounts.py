@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
@@ -23,9 +24,22 @@ from forms.accounts import (
 )
 from innovation_cycle import transaction
 from innovation_cycle.authz import requires
+from innovation_cycle.extensions import limiter
 from innovation_cycle.models import User
 from innovation_cycle.services import accounts
 from innovation_cycle.urls import safe_next
+
+
+def _address_and_email() -> str:
+    """Per address *and* per account: an office behind one proxy is not locked out by one person's typos,
+    and one account cannot be guessed at from one address."""
+    return f"{get_remote_address()}|{(request.form.get('email') or '').strip().lower()}"
+
+
+# Limits on the POSTs that check a password or send a mail (GETs are never counted).
+PER_ACCOUNT = limiter.limit("10 per 15 minutes", key_func=_address_and_email, methods=["POST"])
+PER_ADDRESS = limiter.limit("60 per hour", methods=["POST"])
+
 
 bp = Blueprint("accounts", __name__, url_prefix="/compte")
 
@@ -49,6 +63,8 @@ def invalid_link(error: accounts.InvalidToken):
 
 @bp.route("/connexion", methods=["GET", "POST"])
 @requires("account.login")
+@PER_ACCOUNT
+@PER_ADDRESS
 def login():
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated and request.method == "GET":
@@ -79,6 +95,8 @@ def logout():
 
 @bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
 @requires("account.reset_password")
+@PER_ACCOUNT
+@PER_ADDRESS
 def forgot_password():
     form = EmailForm()
     if form.validate_on_submit():
@@ -130,6 +148,8 @@ def accept_invitation(token: str):
 
 @bp.route("/inscription", methods=["GET", "POST"])
 @requires("account.signup")
+@PER_ACCOUNT
+@PER_ADDRESS
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
@@ -172,6 +192,8 @@ def confirm_email(token: str):
 
 @bp.route("/renvoyer-confirmation", methods=["GET", "POST"])
 @requires("account.resend_confirmation")
+@PER_ACCOUNT
+@PER_ADDRESS
 def resend_confirmation():
     form = EmailForm()
     if request.method == "GET" and request.args.get("email"):
