@@ -37,6 +37,7 @@ from innovation_cycle.services.companies import company_of, representatives
 from innovation_cycle.services.cycles import state_label as cycle_state_label
 from innovation_cycle.services.dashboard import TASK_SOURCES, Task
 from innovation_cycle.services.directory import FieldError, Invalid
+from innovation_cycle.services.locking import lock_row
 from workflows import application as flow
 from workflows.application import MoveContext
 from workflows.base import MoveRefused, Refusal
@@ -413,9 +414,9 @@ def update(application: Application, data: ApplicationData, user: User) -> bool:
 
 
 def _locked(application_id: int, expected_state: str | None) -> Application:
-    application = db.session.execute(
-        select(Application).where(Application.id == application_id).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one()
+    application = lock_row(Application, application_id)
+    if application is None:
+        raise LookupError(application_id)
     if expected_state is not None and application.status != expected_state:
         raise Refused([Refusal("stale", {"state": application.status})])
     return application

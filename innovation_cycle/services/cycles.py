@@ -19,6 +19,7 @@ from innovation_cycle import clock, formatting
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Convention, Cycle, StageWindow, User
 from innovation_cycle.services import audit
+from innovation_cycle.services.locking import lock_row
 from workflows import cycle as flow
 from workflows.base import MoveRefused, Refusal
 from workflows.cycle import STAGES, MoveContext
@@ -264,9 +265,9 @@ def move(cycle_id: int, trigger: str, *, expected_state: str, actor: User | None
     """Fire `trigger` on the cycle, as the user who saw it in `expected_state` (or the system: actor None).
 
     Raises MoveRefused with French-ready refusals; the caller rolls back."""
-    cycle = db.session.execute(
-        select(Cycle).where(Cycle.id == cycle_id).with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
+    cycle = lock_row(Cycle, cycle_id)
+    if cycle is None:
+        raise LookupError(cycle_id)
     if cycle.state != expected_state:
         raise MoveRefused([Refusal("stale", {"state": cycle.state})])
     before_state = cycle.state

@@ -28,6 +28,7 @@ from innovation_cycle.models import AuditEvent, Cycle, Need, Role, Theme, User, 
 from innovation_cycle.services import audit, notifications
 from innovation_cycle.services.cycles import register_exit_condition, state_label
 from innovation_cycle.services.dashboard import TASK_SOURCES, Task
+from innovation_cycle.services.locking import lock_row
 from workflows import need as flow
 from workflows.base import MoveRefused, Refusal
 
@@ -431,8 +432,7 @@ def delete_draft(need_id: int, user: User) -> None:
 
 
 def _lock(need_id: int) -> Need:
-    need = db.session.execute(select(Need).where(Need.id == need_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    need = lock_row(Need, need_id)
     if need is None:
         raise LookupError(need_id)
     return need

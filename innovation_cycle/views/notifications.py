@@ -80,42 +80,34 @@ def subscribe():
         UNPROCESSABLE if request.method == "POST" else 200)
 
 
-def _subscriber_or_invalid(token: str):
+def _subscriber_link(token: str, act, done_message: str, template: str):
+    """The two links of a subscription mail: GET shows a button, POST acts (a mail scanner opening the link
+    must not act on its own); an unknown token gets the invalid-link page."""
     subscriber = notifications.subscriber_by_token(token)
     if subscriber is None:
-        return None, (render_template("notifications/invalid_link.html"), 400)
-    return subscriber, None
+        return render_template("notifications/invalid_link.html"), 400
+    form = ButtonForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        act(subscriber)
+        transaction.commit()
+        flash(done_message, "success")
+        return redirect(url_for("public.home"))
+    return render_template(template, subscriber=subscriber, form=form)
 
 
 @bp.route("/liste-ami/confirmer/<token>", methods=["GET", "POST"])
 @requires("mailing_list.subscribe")
 def subscribe_confirm(token: str):
-    subscriber, invalid = _subscriber_or_invalid(token)
-    if invalid:
-        return invalid
-    form = ButtonForm()
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
-        notifications.confirm_subscription(subscriber)
-        transaction.commit()
-        flash(_("Inscription confirmée : vous serez prévenu de l'ouverture de l'AMI."), "success")
-        return redirect(url_for("public.home"))
-    return render_template("notifications/subscribe_confirm.html", subscriber=subscriber, form=form)
+    return _subscriber_link(token, notifications.confirm_subscription,
+                            _("Inscription confirmée : vous serez prévenu de l'ouverture de l'AMI."),
+                            "notifications/subscribe_confirm.html")
 
 
 @bp.route("/liste-ami/desinscription/<token>", methods=["GET", "POST"])
 @requires("mailing_list.subscribe")
 def unsubscribe(token: str):
-    subscriber, invalid = _subscriber_or_invalid(token)
-    if invalid:
-        return invalid
-    form = ButtonForm()
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
-        notifications.unsubscribe(subscriber)
-        transaction.commit()
-        flash(_("Vous ne recevrez plus les annonces de l'AMI à cette adresse."), "success")
-        return redirect(url_for("public.home"))
-    return render_template("notifications/unsubscribe.html", subscriber=subscriber, form=form)
+    return _subscriber_link(token, notifications.unsubscribe,
+                            _("Vous ne recevrez plus les annonces de l'AMI à cette adresse."),
+                            "notifications/unsubscribe.html")
