@@ -8,6 +8,7 @@ from innovation_cycle.models.audit import AuditEvent
 from innovation_cycle.models.base import Base, UTCDateTime
 from innovation_cycle.models.companies import Company, CompanyJoinRequest
 from innovation_cycle.models.cycles import CommitteeMember, Cycle, StageWindow
+from innovation_cycle.models.decisions import Attendance, Decision, DecisionNeed, Meeting
 from innovation_cycle.models.needs import Need, Theme, need_themes
 from innovation_cycle.models.notifications import MailingListSubscriber, Notification
 from innovation_cycle.models.organizations import (
@@ -18,6 +19,16 @@ from innovation_cycle.models.organizations import (
     Tier,
 )
 from innovation_cycle.models.outbox import OutboxMessage, Setting
+from innovation_cycle.models.reviews import (
+    Assignment,
+    BuyerInterest,
+    Conflict,
+    Criterion,
+    Review,
+    Score,
+    SelectionSettings,
+    committee_member_themes,
+)
 
 __all__ = [
     "AmiCall", "Application", "ApplicationNeed", "Attachment", "Company", "CompanyJoinRequest", "Need", "Theme",
@@ -26,4 +37,7 @@ __all__ = [
     "AuditEvent", "Base", "CommitteeMember", "Convention", "ConventionMembership", "Cycle", "Organization",
     "OrganizationKind", "OutboxMessage", "Role", "Setting", "StageWindow", "Tier", "User", "UserRole",
     "UTCDateTime",
+    # Issue 7: the selection stage.
+    "Assignment", "Attendance", "BuyerInterest", "Conflict", "Criterion", "Decision", "DecisionNeed", "Meeting",
+    "Review", "Score", "SelectionSettings", "committee_member_themes",
 ]

@@ -6,7 +6,7 @@ import enum
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, Enum, ForeignKey, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from innovation_cycle.models.base import Base
@@ -68,6 +68,10 @@ class Convention(Base):
     signed_on: Mapped[date] = mapped_column(Date)
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
+    # The committee's quorum, as the convention defines it: by default a decision needs at least one
+    # representative of each founding partner present, and this many members present in all.
+    quorum_each_founding_partner: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    quorum_min_present: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     memberships: Mapped[list[ConventionMembership]] = relationship(
         back_populates="convention", cascade="all, delete-orphan"
