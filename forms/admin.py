@@ -23,6 +23,7 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from innovation_cycle.models import Tier
+from innovation_cycle.params import MAX_ID
 from innovation_cycle.services.directory import KIND_LABELS, TIER_LABELS
 
 _REQUIRED = _l("Ce champ est obligatoire.")
@@ -192,7 +193,7 @@ class AuditFilterForm(FlaskForm):
     action = SelectField(_l("Action"), validate_choice=False, validators=[Optional()])
     object_type = SelectField(_l("Type d'objet"), validate_choice=False, validators=[Optional()])
     object_id = FrenchIntegerField(_l("Identifiant de l'objet"), validators=[
-        Optional(), NumberRange(min=1, message=_l("Un identifiant est un nombre positif."))])
+        Optional(), NumberRange(min=1, max=MAX_ID, message=_l("Un identifiant est un nombre positif."))])
     actor = StringField(_l("Auteur (adresse électronique)"), validators=[Optional(), Length(max=254)])
     since = FrenchDateField(_l("Du"), validators=[Optional()])
     until = FrenchDateField(_l("Au"), validators=[Optional()])

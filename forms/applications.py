@@ -15,6 +15,7 @@ from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, Optional
 
 from forms.admin import MultiCheckboxField
+from innovation_cycle.params import parse_id, parse_int
 from innovation_cycle.services.applications import (
     INNOVATION_KIND_LABELS,
     MARKET_STATUS_LABELS,
@@ -56,14 +57,14 @@ class TargetsField(Field):
         self.raw_data = formdata.getlist(self.name)
         self.fits = {}
         for key in formdata:
-            if key.startswith("fit-") and key[4:].isdigit():
-                self.fits[int(key[4:])] = (formdata.get(key) or "").strip()
+            if key.startswith("fit-") and (need_id := parse_id(key[4:])) is not None:
+                self.fits[need_id] = (formdata.get(key) or "").strip()
         selected: list[tuple[int, str]] = []
         for raw in self.raw_data:
-            if not str(raw).isdigit():
+            need_id = parse_id(raw)  # an id the database can hold, or an unknown choice
+            if need_id is None:
                 self.process_errors.append(_l("Choix de besoin inconnu."))
                 continue
-            need_id = int(raw)
             if need_id not in dict(selected):
                 selected.append((need_id, self.fits.get(need_id, "")))
         self.data = selected
@@ -152,7 +153,7 @@ class ApplicationForm(FlaskForm):
             summary=self.summary.data, description=self.description.data,
             innovation_kinds=list(self.innovation_kinds.data or []), novelty=self.novelty.data,
             evidence=self.evidence.data,
-            trl=int(trl) if trl.isdigit() else None, trl_not_applicable=trl == TRL_NOT_APPLICABLE,
+            trl=parse_int(trl, minimum=1, maximum=9), trl_not_applicable=trl == TRL_NOT_APPLICABLE,
             market_status=self.market_status.data or None, public_references=self.public_references.data,
             pricing_model=self.pricing_model.data, indicative_price=self.indicative_price.data,
             team=self.team.data, intellectual_property=self.intellectual_property.data,
@@ -165,8 +166,8 @@ class ApplicationForm(FlaskForm):
         loose = []
         for error in errors:
             name = error.field or ""
-            if name.startswith("fit-") and name[4:].isdigit():
-                self.targets.fit_errors.setdefault(int(name[4:]), []).append(error.message)
+            if name.startswith("fit-") and (need_id := parse_id(name[4:])) is not None:
+                self.targets.fit_errors.setdefault(need_id, []).append(error.message)
                 loose.append(error.message)
             elif name and name in self:
                 self[name].errors = [*self[name].errors, error.message]

@@ -25,7 +25,7 @@ MAX_REMINDER_OFFSET = 90
 def parse_offsets(text: str | None) -> str:
     """"14, 7, 1" -> "14,7,1" (distinct whole days, largest first); raises ValueError with a French message."""
     values = [v.strip() for v in (text or "").replace(";", ",").split(",") if v.strip()]
-    if any(not v.isdigit() for v in values):
+    if any(not (v.isascii() and v.isdigit()) or len(v) > 4 for v in values):
         raise ValueError(_l("Indiquez des nombres entiers de jours séparés par des virgules, par exemple 14, 7, 1."))
     days = sorted({int(v) for v in values}, reverse=True)
     if any(d < 1 or d > MAX_REMINDER_OFFSET for d in days):

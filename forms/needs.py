@@ -29,6 +29,7 @@ from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, V
 
 from forms.admin import FrenchDateField
 from innovation_cycle import clock
+from innovation_cycle.params import parse_id
 from innovation_cycle.services.needs import (
     CATEGORY_LABELS,
     FIELD_LABELS,
@@ -237,8 +238,20 @@ class RejectForm(QualifyForm):
         Length(max=5000, message=_l("5 000 caractères au plus."))], render_kw={"rows": 4})
 
 
+UNKNOWN_NEED = -1
+
+
+def _need_id(value: Any) -> int:
+    """The merge target's id; an id no database row can have (letters, "²", past 2^31) is UNKNOWN_NEED, which
+    `validate_target_id` refuses in French (int() would raise on some, and overflow the query on others)."""
+    if value in (None, ""):
+        return 0
+    parsed = parse_id(value)
+    return UNKNOWN_NEED if parsed is None else parsed
+
+
 class MergeForm(QualifyForm):
-    target_id = SelectField(_l("Besoin qui absorbe celui-ci"), coerce=int, validators=[
+    target_id = SelectField(_l("Besoin qui absorbe celui-ci"), coerce=_need_id, validators=[
         InputRequired(message=_l("Choisissez le besoin qui absorbe celui-ci."))],
         validate_choice=False)  # the service says why a need cannot absorb this one
     comment = TextAreaField(_l("Commentaire pour l'acheteur (facultatif)"), validators=[
@@ -246,6 +259,9 @@ class MergeForm(QualifyForm):
 
 
     def validate_target_id(self, field: Any) -> None:
+        if field.data == UNKNOWN_NEED:
+            raise ValidationError(_l("Ce besoin n'existe pas : choisissez dans la liste le besoin qui absorbe "
+                                     "celui-ci."))
         if not field.data:
             raise ValidationError(_l("Choisissez le besoin qui absorbe celui-ci."))
 

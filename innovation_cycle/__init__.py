@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from innovation_cycle import config as config_module
 from innovation_cycle.clock import SystemClock
 from innovation_cycle.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+from innovation_cycle.params import parse_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     app.extensions["clock"] = app.config.pop("CLOCK", None) or SystemClock()
+    from innovation_cycle import input_guards  # issue 9: bounded <int:…> ids, no NUL (before the blueprints)
+
+    input_guards.init_app(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -86,9 +90,9 @@ def _init_login(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(session_id: str) -> User | None:
         user_id, _, stamp = session_id.partition(".")
-        if not user_id.isdigit():
+        if (parsed := parse_id(user_id)) is None:
             return None
-        user = db.session.get(User, int(user_id))
+        user = db.session.get(User, parsed)
         if user is None or not user.active or user.security_stamp != stamp:
             return None
         return user

@@ -23,7 +23,10 @@ class SystemClock:
     """The real time, plus the demo offset stored in the database (zero outside demo mode)."""
 
     def now(self) -> datetime:
-        return real_now() + self.offset()
+        try:
+            return real_now() + self.offset()
+        except OverflowError:  # an offset stored before the range was checked: the real time, not a 500
+            return real_now()
 
     def offset(self) -> timedelta:
         if not has_app_context() or not current_app.config.get("DEMO_MODE"):
@@ -32,7 +35,10 @@ class SystemClock:
             from innovation_cycle.extensions import db
             from innovation_cycle.models import Setting
 
-            row = db.session.get(Setting, OFFSET_KEY)
+            # Reading the time must never flush: a service often asks for it while a new row without its dates
+            # is pending in the session (autoflush would INSERT it with created_at NULL: issue 9, item 7).
+            with db.session.no_autoflush:
+                row = db.session.get(Setting, OFFSET_KEY)
             g.clock_offset = timedelta(seconds=float(row.value)) if row else timedelta(0)
         return g.clock_offset
 
@@ -70,6 +76,11 @@ def simulate(at: datetime | None) -> timedelta:
     if has_app_context():
         g.pop("clock_offset", None)
     return offset
+
+
+# The demo clock stays within years every page can compute with (a date plus a window or a reminder offset):
+# year 9999 made every page fail with an OverflowError.
+SIMULATION_RANGE = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
 def get_clock() -> SystemClock | FixedClock:

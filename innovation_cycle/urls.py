@@ -11,6 +11,8 @@ def safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
-    if "\\" in target:
+    # A control character (CR/LF makes werkzeug refuse the Location header; browsers drop tabs and newlines,
+    # turning "/\t/evil.example" into "//evil.example") or a backslash: not a path of ours.
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return None
     return target

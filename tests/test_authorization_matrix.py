@@ -6,6 +6,7 @@ A new route fails `test_every_route_is_in_the_table` until someone decides who m
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from innovation_cycle.extensions import db
 from innovation_cycle.models import CommitteeMember, OrganizationKind, OutboxMessage, Role
@@ -224,8 +225,8 @@ def _url(rule, params, unknown: bool = False) -> str:
     values = {}
     for name in rule.arguments:
         assert name in params, f"add a value for URL parameter {name!r} in the world fixture"
-        converter = rule._converters[name].__class__.__name__
-        values[name] = 999_999 if unknown and converter == "IntegerConverter" else params[name]
+        is_int = isinstance(rule._converters[name], IntegerConverter)
+        values[name] = 999_999 if unknown and is_int else params[name]
     return rule.build(values)[1]
 
 
@@ -278,7 +279,7 @@ def test_unknown_ids_are_404_for_those_who_may_see_them(app, client, world, logi
     problems = []
     for rule, method in _routes(app):
         if role not in ACCESS[rule.endpoint] or not any(
-                rule._converters[a].__class__.__name__ == "IntegerConverter" for a in rule.arguments):
+                isinstance(rule._converters[a], IntegerConverter) for a in rule.arguments):
             continue
         status = client.open(_url(rule, params, unknown=True), method=method, data={}).status_code
         if status != 404:

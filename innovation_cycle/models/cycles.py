@@ -60,8 +60,8 @@ class Cycle(Base):
     @property
     def offsets(self) -> list[int]:
         """The reminder offsets in days, largest first."""
-        return sorted({int(v) for v in (self.reminder_offsets or "").split(",") if v.strip().isdigit()},
-                      reverse=True)
+        values = (v.strip() for v in (self.reminder_offsets or "").split(","))
+        return sorted({int(v) for v in values if v.isascii() and v.isdigit()}, reverse=True)
 
     def window(self, stage: str) -> StageWindow | None:
         return next((w for w in self.windows if w.stage == stage), None)

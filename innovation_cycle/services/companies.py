@@ -109,7 +109,7 @@ def siret_error(value: str | None) -> str | None:
     number = compact_siret(value)
     if not number:
         return _("Indiquez le SIRET de l'établissement (14 chiffres).")
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         return _("Le SIRET ne contient que des chiffres (14 chiffres, sans lettres).")
     if len(number) != 14:
         return _("Le SIRET comporte exactement 14 chiffres (%(count)s saisis).", count=len(number))

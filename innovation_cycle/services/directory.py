@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
@@ -457,7 +457,19 @@ def audit_choices() -> tuple[list[str], list[str]]:
 # simulated time itself: it only moves forward, except "back to the real time".
 
 
+def _check_simulation_range(target: datetime, field: str) -> None:
+    low, high = clock.SIMULATION_RANGE
+    try:
+        inside = low <= target < high
+    except OverflowError:  # year 1 in Paris is before year 1 in UTC
+        inside = False
+    if not inside:
+        raise Invalid([FieldError(field, _("Choisissez une date entre le %(low)s et le %(high)s.",
+                                           low=formatting.day(low), high=formatting.day(high)))])
+
+
 def set_simulated_time(target: datetime) -> datetime:
+    _check_simulation_range(target, "target")
     if target <= clock.now():
         raise Invalid([FieldError("target", _(
             "Choisissez une date postérieure à la date simulée actuelle (%(now)s) : l'horloge n'avance que "
@@ -469,7 +481,12 @@ def set_simulated_time(target: datetime) -> datetime:
 def advance_clock(*, days: int = 0, hours: int = 0) -> datetime:
     if days <= 0 and hours <= 0:
         raise Invalid([FieldError("days", _("Indiquez un nombre de jours ou d'heures supérieur à zéro."))])
-    return _simulate(clock.now() + timedelta(days=days, hours=hours))
+    try:
+        target = clock.now() + timedelta(days=days, hours=hours)
+    except OverflowError:
+        target = datetime.max.replace(tzinfo=UTC)
+    _check_simulation_range(target, "days")
+    return _simulate(target)
 
 
 def reset_clock() -> datetime:

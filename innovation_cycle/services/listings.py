@@ -37,6 +37,7 @@ from innovation_cycle.models import (
     OrganizationKind,
     need_themes,
 )
+from innovation_cycle.params import parse_int
 from innovation_cycle.services import applications as application_service
 from innovation_cycle.services import companies as company_service
 from innovation_cycle.services import directory
@@ -168,8 +169,8 @@ def applications_query(cycle: Cycle, f: ApplicationFilters) -> Select:
         query = query.where(Company.computed_size == f.size)
     if f.trl == TRL_NA:
         query = query.where(Application.trl_not_applicable.is_(True))
-    elif f.trl and f.trl.isdigit() and 1 <= int(f.trl) <= 9:
-        query = query.where(Application.trl == int(f.trl))
+    elif trl := parse_int(f.trl, minimum=1, maximum=9):
+        query = query.where(Application.trl == trl)
     for word in f.q.split()[:8]:
         pattern = _like(word)
         query = query.where(or_(func.lower(Application.solution_name).like(pattern, escape="\\"),

@@ -12,6 +12,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Cycle
+from innovation_cycle.params import db_id
 from innovation_cycle.services import ami as ami_service
 from innovation_cycle.services import uploads
 
@@ -27,7 +28,7 @@ def _filters(cycle: Cycle, themes) -> tuple[PublicNeedFilterForm, ami_service.Pu
     form = PublicNeedFilterForm(formdata=request.args)
     form.theme.choices = [("", _("Tous les thèmes"))] + [(str(t.id), t.name) for t in themes]
     theme_ids = {t.id for t in themes}
-    theme = request.args.get("theme", type=int)
+    theme = request.args.get("theme", type=db_id)
     category = form.category.data if form.category.data in ("goods", "services", "works") else None
     q = (form.q.data or "").strip()[:200]
     return form, ami_service.PublicFilters(q=q, theme_id=theme if theme in theme_ids else None, category=category,

@@ -15,6 +15,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Application, Company, Cycle, User
+from innovation_cycle.params import db_id
 from innovation_cycle.services import applications as service
 from innovation_cycle.services import companies, uploads
 from innovation_cycle.services.directory import Invalid
@@ -121,7 +122,7 @@ def new():
     company = _company_or_register()
     if not isinstance(company, Company):
         return company
-    need_id = request.args.get("need_id", type=int)
+    need_id = request.args.get("need_id", type=db_id)
     need = service.open_need(need_id)
     cycle = need.cycle if need is not None else service.ami_cycle()
     if cycle is None or not service.ami_is_open(cycle):

@@ -12,6 +12,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import CommitteeMember, Cycle, Role
+from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import applications as application_service
 from innovation_cycle.services import audit, directory, listings
 from innovation_cycle.services import companies as company_service
@@ -37,7 +38,7 @@ def _cycle(mine: list[Cycle]) -> Cycle | None:
     their latest one."""
     asked = request.args.get("cycle")
     if asked:
-        cycle = db.session.get(Cycle, int(asked)) if asked.isdigit() else None
+        cycle = db.session.get(Cycle, cycle_id) if (cycle_id := parse_id(asked)) else None
         if cycle is None:
             abort(404)
     else:
@@ -66,7 +67,7 @@ def _validated(form) -> bool:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return parse_id(value)
 
 
 def _need_setup():
@@ -121,7 +122,7 @@ def needs():
     cycle, form, filters, valid = _need_setup()
     page = counts = None
     if cycle is not None:
-        page = db.paginate(listings.needs_query(cycle, filters), page=request.args.get("page", 1, type=int),
+        page = db.paginate(listings.needs_query(cycle, filters), page=page_number(),
                            per_page=current_app.config["PAGE_SIZE"], error_out=False)
         counts = listings.answer_counts(n.id for n in page.items)
     return render_template("listings/needs.html", cycle=cycle, form=form, filters=filters, page=page,
@@ -136,7 +137,7 @@ def applications():
     cycle, form, filters, valid = _application_setup()
     page = None
     if cycle is not None:
-        page = db.paginate(listings.applications_query(cycle, filters), page=request.args.get("page", 1, type=int),
+        page = db.paginate(listings.applications_query(cycle, filters), page=page_number(),
                            per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("listings/applications.html", cycle=cycle, form=form, filters=filters, page=page,
                            sorts=listings.APPLICATION_SORTS, state_label=application_service.state_label,

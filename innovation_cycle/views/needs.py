@@ -12,6 +12,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Cycle, Need, Role, Theme
+from innovation_cycle.params import db_id, page_number, parse_id
 from innovation_cycle.services import needs as service
 from innovation_cycle.services import uploads
 from innovation_cycle.services.cycles import state_label
@@ -80,8 +81,8 @@ def index():
     filters.cycle_id.choices = [("", _("Tous"))] + [(str(c.id), str(c.year)) for c in cycles]
     filters.validate()
     page = service.list_needs(current_user, status=filters.status.data or None,
-                              cycle_id=int(filters.cycle_id.data) if (filters.cycle_id.data or "").isdigit() else None,
-                              q=filters.q.data, page=request.args.get("page", 1, type=int))
+                              cycle_id=parse_id(filters.cycle_id.data),
+                              q=filters.q.data, page=page_number())
     cycle = service.collection_cycle()
     return render_template(
         "needs/index.html", page=page, filters=filters, cycle=cycle,
@@ -96,7 +97,7 @@ def index():
 @bp.route("/nouveau", methods=["GET", "POST"])
 @requires("need.create")
 def new():
-    cycle_id = request.args.get("cycle_id", type=int)
+    cycle_id = request.args.get("cycle_id", type=db_id)
     cycle = db.session.get(Cycle, cycle_id) if cycle_id else service.collection_cycle()
     if cycle_id and cycle is None:
         abort(404)

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from forms.admin import AuditFilterForm, filter_value
 from innovation_cycle.authz import requires
 from innovation_cycle.extensions import db
+from innovation_cycle.params import page_number
 from innovation_cycle.services import directory
 from innovation_cycle.views.admin import bp
 
@@ -50,7 +51,7 @@ def audit():
         action=filter_value(filters.action), object_type=filter_value(filters.object_type),
         actor=filter_value(filters.actor), since=filter_value(filters.since),
         until=filter_value(filters.until), object_id=filter_value(filters.object_id))
-    page = db.paginate(query, page=request.args.get("page", 1, type=int),
+    page = db.paginate(query, page=page_number(),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("admin/audit/list.html", filters=filters, page=page, compact_json=compact_json,
                            object_url=object_url), (200 if valid else 422)

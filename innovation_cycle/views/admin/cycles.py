@@ -14,6 +14,7 @@ from innovation_cycle import clock, transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import AuditEvent, CommitteeMember, Convention, Cycle, Role, User, UserRole
+from innovation_cycle.params import db_id, parse_int
 from innovation_cycle.services import audit, cycles
 from innovation_cycle.views.admin import bp
 from workflows import cycle as flow
@@ -46,11 +47,11 @@ def cycle_new():
         return redirect(url_for("admin.conventions"))
     loose: list[str] = []
     if request.method == "GET":
-        convention = db.session.get(Convention, request.args.get("convention_id", type=int) or conventions[0].id)
+        convention = db.session.get(Convention, request.args.get("convention_id", type=db_id) or conventions[0].id)
         convention = convention or conventions[0]
         taken = {c.year for c in convention.cycles}
-        year = request.args.get("year", type=int) or next((y for y in convention.years if y not in taken),
-                                                          convention.years[-1])
+        year = parse_int(request.args.get("year"), minimum=2000, maximum=2100) or next(
+            (y for y in convention.years if y not in taken), convention.years[-1])
         form.convention_id.data, form.year.data = convention.id, year
         form.fill(cycles.proposed_calendar(year))
     elif form.validate_on_submit():

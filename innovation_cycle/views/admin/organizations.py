@@ -11,6 +11,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Organization
+from innovation_cycle.params import page_number
 from innovation_cycle.services import directory
 from innovation_cycle.views.admin import bp
 
@@ -31,7 +32,7 @@ def organizations():
     query = directory.organizations_query(kind=filter_value(filters.kind),
                                           department=filter_value(filters.department),
                                           text=filter_value(filters.q))
-    page = db.paginate(query, page=request.args.get("page", 1, type=int),
+    page = db.paginate(query, page=page_number(),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("admin/organizations/list.html", filters=filters, page=page,
                            kind_label=directory.kind_label), (200 if valid else 422)

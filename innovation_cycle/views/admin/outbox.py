@@ -12,6 +12,7 @@ from innovation_cycle import clock, transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Notification
+from innovation_cycle.params import page_number
 from innovation_cycle.services import audit, delivery, notifications
 from innovation_cycle.views.admin import bp
 
@@ -23,7 +24,7 @@ def outbox():
     valid = filters.validate() if request.args else True
     query = notifications.outbox_query(recipient=filter_value(filters.recipient),
                                        status=filter_value(filters.status), kind=filter_value(filters.kind))
-    page = db.paginate(query, page=request.args.get("page", 1, type=int),
+    page = db.paginate(query, page=page_number(),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("admin/outbox/list.html", filters=filters, page=page, counts=delivery.counts_by_status(),
                            status_labels=STATUS_LABELS, kind_labels=KIND_LABELS, button=ButtonForm(),

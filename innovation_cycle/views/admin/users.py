@@ -12,6 +12,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Organization, Role, User
+from innovation_cycle.params import db_id, page_number
 from innovation_cycle.services import accounts, directory
 from innovation_cycle.views.admin import bp
 
@@ -59,7 +60,7 @@ def users():
                                   organization_id=filter_value(filters.organization_id),
                                   active={"1": True, "0": False}.get(filter_value(filters.active) or ""),
                                   text=filter_value(filters.q))
-    page = db.paginate(query, page=request.args.get("page", 1, type=int),
+    page = db.paginate(query, page=page_number(),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("admin/users/list.html", filters=filters, page=page,
                            role_label=accounts.role_label), (200 if valid else 422)
@@ -69,8 +70,8 @@ def users():
 @requires("user.manage")
 def user_invite():
     form = _with_choices(InviteForm())
-    if request.method == "GET" and request.args.get("organization_id", type=int):
-        form.organization_id.data = request.args.get("organization_id", type=int)
+    if request.method == "GET" and request.args.get("organization_id", type=db_id):
+        form.organization_id.data = request.args.get("organization_id", type=db_id)
     loose: list[str] = []
     if form.validate_on_submit():
         organization = _organization(form)
