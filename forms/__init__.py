@@ -22,3 +22,22 @@ def put_errors(form: FlaskForm, errors: list[Any]) -> list[str]:
         else:
             loose.append(error.message)
     return loose
+
+
+# --- Issue 9: single-line fields --------------------------------------------------------------------------
+
+
+class SingleLine:
+    """A one-line field (a name, a title, a subject, a code) holds no line break: a browser's text input never
+    sends one, so it came from a crafted request, and it would reach mail subjects and headers (where Flask-Mail
+    refuses the whole mail). Every StringField of the forms carries it (tests/test_single_line.py checks)."""
+
+    field_flags: dict[str, Any] = {}
+
+    def __call__(self, form: FlaskForm, field: Any) -> None:
+        from flask_babel import lazy_gettext as _l
+        from wtforms.validators import ValidationError
+
+        value = field.data if isinstance(field.data, str) else ""
+        if any(c in value for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+            raise ValidationError(_l("Ce champ tient sur une ligne : retirez les retours à la ligne."))

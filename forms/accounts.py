@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
 
+from forms import SingleLine
 from innovation_cycle.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 _EMAIL_REQUIRED = _l("Indiquez votre adresse électronique.")
@@ -77,12 +78,12 @@ class NewPasswordForm(FlaskForm):
 
 
 class SignupForm(FlaskForm):
-    name = StringField(_l("Vos prénom et nom"), validators=[
+    name = StringField(_l("Vos prénom et nom"), validators=[SingleLine(),
         InputRequired(message=_l("Indiquez vos prénom et nom.")),
         Length(max=200, message=_l("Le nom ne doit pas dépasser 200 caractères."))],
         render_kw={"autocomplete": "name"})
     email = _email_field(_l("Adresse électronique professionnelle"))
-    company_name = StringField(_l("Nom de l'entreprise"), validators=[
+    company_name = StringField(_l("Nom de l'entreprise"), validators=[SingleLine(),
         InputRequired(message=_l("Indiquez le nom de votre entreprise.")),
         Length(max=200, message=_l("Le nom de l'entreprise ne doit pas dépasser 200 caractères."))],
         render_kw={"autocomplete": "organization"})

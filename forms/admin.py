@@ -22,6 +22,7 @@ from wtforms import (
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from forms import SingleLine
 from innovation_cycle.models import Tier
 from innovation_cycle.params import MAX_ID
 from innovation_cycle.services.directory import KIND_LABELS, TIER_LABELS
@@ -81,9 +82,9 @@ class ButtonForm(FlaskForm):
 
 
 class ConventionForm(FlaskForm):
-    name = StringField(_l("Nom de la convention"), validators=[
+    name = StringField(_l("Nom de la convention"), validators=[SingleLine(),
         InputRequired(message=_REQUIRED), Length(max=200, message=_l("200 caractères au plus."))])
-    region = StringField(_l("Région"), default="Hauts-de-France", validators=[
+    region = StringField(_l("Région"), default="Hauts-de-France", validators=[SingleLine(),
         InputRequired(message=_REQUIRED), Length(max=100, message=_l("100 caractères au plus."))])
     signed_on = FrenchDateField(_l("Signée le"), validators=[InputRequired(message=_REQUIRED)])
     starts_on = FrenchDateField(_l("Début"), validators=[InputRequired(message=_REQUIRED)])
@@ -117,16 +118,18 @@ _KIND_CHOICES = [(k.value, label) for k, label in KIND_LABELS.items()]
 
 
 class OrganizationForm(FlaskForm):
-    name = StringField(_l("Nom"), validators=[
+    name = StringField(_l("Nom"), validators=[SingleLine(),
         InputRequired(message=_REQUIRED), Length(max=200, message=_l("200 caractères au plus."))])
     kind = SelectField(_l("Type d'organisation"), choices=_KIND_CHOICES,
                        validators=[InputRequired(message=_REQUIRED)])
     siren = StringField(_l("SIREN"), description=_l("9 chiffres ; déduit du SIRET s'il est vide."),
-                        validators=[Optional(), Length(max=20, message=_l("Le SIREN comporte 9 chiffres."))])
+                        validators=[SingleLine(),
+                                    Optional(), Length(max=20, message=_l("Le SIREN comporte 9 chiffres."))])
     siret = StringField(_l("SIRET"), description=_l("14 chiffres, le SIRET de l'établissement."),
-                        validators=[Optional(), Length(max=30, message=_l("Le SIRET comporte 14 chiffres."))])
+                        validators=[SingleLine(),
+                                    Optional(), Length(max=30, message=_l("Le SIRET comporte 14 chiffres."))])
     department = StringField(_l("Département"), description=_l("Code du département, par exemple 59, 2A ou 974."),
-                             validators=[Optional(), Length(max=3, message=_l(
+                             validators=[SingleLine(), Optional(), Length(max=3, message=_l(
                                  "Un code de département a 2 ou 3 caractères."))])
 
     def values(self) -> dict[str, Any]:
@@ -138,15 +141,15 @@ class OrganizationFilterForm(FlaskForm):
         csrf = False
 
     kind = SelectField(_l("Type"), choices=[("", _l("Tous"))] + _KIND_CHOICES, validators=[Optional()])
-    department = StringField(_l("Département"), validators=[Optional(), Length(max=3)])
-    q = StringField(_l("Nom, SIREN ou SIRET"), validators=[Optional(), Length(max=200)])
+    department = StringField(_l("Département"), validators=[SingleLine(), Optional(), Length(max=3)])
+    q = StringField(_l("Nom, SIREN ou SIRET"), validators=[SingleLine(), Optional(), Length(max=200)])
 
 
 # --- users ---------------------------------------------------------------------------------------------
 
 
 def _name_field() -> StringField:
-    return StringField(_l("Nom et prénom"), validators=[
+    return StringField(_l("Nom et prénom"), validators=[SingleLine(),
         InputRequired(message=_REQUIRED), Length(max=200, message=_l("200 caractères au plus."))])
 
 
@@ -180,7 +183,7 @@ class UserFilterForm(FlaskForm):
     organization_id = SelectField(_l("Organisation"), coerce=_optional_int, validators=[Optional()])
     active = SelectField(_l("État"), choices=[("", _l("Tous")), ("1", _l("Actifs")), ("0", _l("Désactivés"))],
                          validators=[Optional()])
-    q = StringField(_l("Nom ou adresse électronique"), validators=[Optional(), Length(max=200)])
+    q = StringField(_l("Nom ou adresse électronique"), validators=[SingleLine(), Optional(), Length(max=200)])
 
 
 # --- audit trail (the outbox's filters are in forms.notifications) ------------------------------------
@@ -194,7 +197,7 @@ class AuditFilterForm(FlaskForm):
     object_type = SelectField(_l("Type d'objet"), validate_choice=False, validators=[Optional()])
     object_id = FrenchIntegerField(_l("Identifiant de l'objet"), validators=[
         Optional(), NumberRange(min=1, max=MAX_ID, message=_l("Un identifiant est un nombre positif."))])
-    actor = StringField(_l("Auteur (adresse électronique)"), validators=[Optional(), Length(max=254)])
+    actor = StringField(_l("Auteur (adresse électronique)"), validators=[SingleLine(), Optional(), Length(max=254)])
     since = FrenchDateField(_l("Du"), validators=[Optional()])
     until = FrenchDateField(_l("Au"), validators=[Optional()])
 

@@ -8,6 +8,8 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from forms import SingleLine
+
 _REQUIRED = _l("Ce champ est obligatoire.")
 
 
@@ -21,7 +23,8 @@ _TOO_LONG = _l("%(max)d caractères au plus.")
 
 
 class AmiForm(FlaskForm):
-    title = StringField(_l("Titre de l'AMI"), validators=[DataRequired(_REQUIRED), Length(max=255, message=_TOO_LONG)],
+    title = StringField(_l("Titre de l'AMI"), validators=[SingleLine(),
+                                                          DataRequired(_REQUIRED), Length(max=255, message=_TOO_LONG)],
                         filters=[_strip])
     introduction = TextAreaField(
         _l("Introduction"), validators=[DataRequired(_REQUIRED)], **_TEXT,
@@ -58,7 +61,7 @@ class PublicNeedFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Rechercher"), validators=[Optional(), Length(max=200, message=_TOO_LONG)],
+    q = StringField(_l("Rechercher"), validators=[SingleLine(), Optional(), Length(max=200, message=_TOO_LONG)],
                     description=_l("Un mot du titre, du problème, du contexte ou le nom de l'acheteur."))
     theme = SelectField(_l("Thème"), choices=[], validate_choice=False)
     category = SelectField(_l("Catégorie d'achat"), choices=[

@@ -14,6 +14,7 @@ from wtforms import BooleanField, Field, HiddenField, MultipleFileField, SelectF
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, Optional
 
+from forms import SingleLine
 from forms.admin import MultiCheckboxField
 from innovation_cycle.params import parse_id, parse_int
 from innovation_cycle.services.applications import (
@@ -89,7 +90,7 @@ _TRL_CHOICES = [_UNSET] + [(str(level), _l("TRL %(level)s — %(label)s", level=
 
 class ApplicationForm(FlaskForm):
     client_token = HiddenField()
-    solution_name = StringField(_l("Nom de la solution"), filters=[_strip], validators=[
+    solution_name = StringField(_l("Nom de la solution"), filters=[_strip], validators=[SingleLine(),
         InputRequired(message=_l("Indiquez le nom de la solution.")),
         Length(max=200, message=_l("200 caractères au plus."))])
     summary = _text(_l("Résumé"), _l("En quelques phrases (600 caractères au plus). Ce résumé sera publié si la "
@@ -115,7 +116,8 @@ class ApplicationForm(FlaskForm):
     pricing_model = _text(_l("Modèle de prix"), _l("Licence, abonnement, achat, prix à l'usage…"))
     indicative_price = StringField(_l("Prix indicatif (euros HT)"), filters=[_strip],
                                    description=_l("Un ordre de grandeur, par exemple « 12 000 € HT par an »."),
-                                   validators=[Optional(), Length(max=200, message=_l("200 caractères au plus."))])
+                                   validators=[SingleLine(),
+                                               Optional(), Length(max=200, message=_l("200 caractères au plus."))])
     team = _text(_l("Équipe"), _l("Les personnes qui porteront le projet et leurs compétences."))
     intellectual_property = _text(_l("Propriété intellectuelle et licence"),
                                   _l("Qui détient les droits ; la licence proposée à l'acheteur (libre ou non)."))

@@ -14,6 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import URL, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
+from forms import SingleLine
 from forms.admin import FrenchDateField, FrenchIntegerField
 from innovation_cycle.services import companies
 from innovation_cycle.services.companies import SIZE_LABELS, CompanyData
@@ -100,32 +101,34 @@ def _amount(label: Any, description: Any) -> FrenchDecimalField:
 class CompanyForm(FlaskForm):
     siret = StringField(_l("SIRET du siège"), filters=[_strip],
                         description=_l("14 chiffres, sur l'extrait Kbis ou l'annuaire des entreprises."),
-                        validators=[InputRequired(message=_l("Indiquez le SIRET de l'établissement (14 chiffres).")),
+                        validators=[SingleLine(),
+                                    InputRequired(message=_l("Indiquez le SIRET de l'établissement (14 chiffres).")),
                                     Length(max=30, message=_l("Le SIRET comporte exactement 14 chiffres.")),
                                     _siret_valid])
-    name = StringField(_l("Raison sociale"), filters=[_strip], validators=[
+    name = StringField(_l("Raison sociale"), filters=[_strip], validators=[SingleLine(),
         InputRequired(message=_l("Indiquez la raison sociale de l'entreprise.")),
         Length(max=200, message=_l("200 caractères au plus."))])
     address = TextAreaField(_l("Adresse du siège"), filters=[_strip],
                             description=_l("Numéro, voie, complément."),
                             validators=[InputRequired(message=_l("Indiquez l'adresse du siège.")),
                                         Length(max=500, message=_l("500 caractères au plus."))])
-    postal_code = StringField(_l("Code postal"), filters=[_strip], validators=[
+    postal_code = StringField(_l("Code postal"), filters=[_strip], validators=[SingleLine(),
         InputRequired(message=_l("Indiquez le code postal du siège.")),
         Regexp(r"^\d{5}$", message=_l("Le code postal comporte 5 chiffres."))])
-    city = StringField(_l("Commune"), filters=[_strip], validators=[
+    city = StringField(_l("Commune"), filters=[_strip], validators=[SingleLine(),
         InputRequired(message=_l("Indiquez la commune du siège.")),
         Length(max=120, message=_l("120 caractères au plus."))])
     department = StringField(_l("Département"), filters=[lambda v: (v or "").strip().upper() or None],
                              description=_l("Déduit du code postal s'il est laissé vide (59, 2A, 974…)."),
-                             validators=[Optional(), Length(max=3, message=_l(
+                             validators=[SingleLine(), Optional(), Length(max=3, message=_l(
                                  "Un code de département a 2 ou 3 caractères.")), _department_known])
-    website = StringField(_l("Site internet"), filters=[_website], validators=[
+    website = StringField(_l("Site internet"), filters=[_website], validators=[SingleLine(),
         Optional(), Length(max=255, message=_l("255 caractères au plus.")),
         URL(require_tld=True, message=_l("Adresse de site invalide (exemple : https://www.exemple.fr)."))])
     naf_code = StringField(_l("Code NAF (APE)"), filters=[_strip],
                            description=_l("Format NN.NNL, par exemple 62.01Z."),
-                           validators=[InputRequired(message=_l("Indiquez le code NAF (APE) de l'activité.")),
+                           validators=[SingleLine(),
+                                       InputRequired(message=_l("Indiquez le code NAF (APE) de l'activité.")),
                                        _naf_valid])
     created_on = FrenchDateField(_l("Date de création"), validators=[
         InputRequired(message=_l("Indiquez la date de création de l'entreprise."))])

@@ -10,6 +10,7 @@ from wtforms import BooleanField, HiddenField, IntegerField, SelectField, String
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from forms import SingleLine
 from innovation_cycle.clock import PARIS
 from innovation_cycle.services.cycles import STATE_LABELS, Windows
 from workflows.cycle import STAGES, TRIGGERS
@@ -45,7 +46,7 @@ class CalendarFields(FlaskForm):
         description=_l("Nombres de jours séparés par des virgules, par exemple 14, 7, 1 ; laissez vide pour "
                        "n'envoyer aucun rappel. Un rappel qui tombe un samedi, un dimanche ou un jour férié part "
                        "le jour ouvré précédent, à 9 h."),
-        validators=[Optional(), Length(max=64)])
+        validators=[SingleLine(), Optional(), Length(max=64)])
 
     def validate_reminder_offsets(self, field) -> None:
         from wtforms.validators import ValidationError

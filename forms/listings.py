@@ -8,6 +8,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional
 
+from forms import SingleLine
+
 _TOO_LONG = _l("%(max)d caractères au plus.")
 _ORDERS = [("desc", _l("Décroissant")), ("asc", _l("Croissant"))]
 
@@ -17,7 +19,7 @@ class _ListingFilters(FlaskForm):
         csrf = False
 
     cycle = SelectField(_l("Cycle"), choices=[], default="")
-    q = StringField(_l("Rechercher"), validators=[Optional(), Length(max=200, message=_TOO_LONG)])
+    q = StringField(_l("Rechercher"), validators=[SingleLine(), Optional(), Length(max=200, message=_TOO_LONG)])
     theme = SelectField(_l("Thème"), choices=[], default="")
     kind = SelectField(_l("Catégorie d'acheteur"), choices=[], default="")
     department = SelectField(_l("Département"), choices=[], default="")

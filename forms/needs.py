@@ -27,6 +27,7 @@ from wtforms import (
 )
 from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
 
+from forms import SingleLine
 from forms.admin import FrenchDateField
 from innovation_cycle import clock
 from innovation_cycle.params import parse_id
@@ -115,7 +116,7 @@ class NeedForm(FlaskForm):
     # One-time token of this form: a double submission creates one need.
     form_token = HiddenField(validators=[InputRequired(message=_EXPIRED), Regexp(TOKEN_PATTERN, message=_EXPIRED)])
 
-    title = StringField(FIELD_LABELS["title"], validators=[
+    title = StringField(FIELD_LABELS["title"], validators=[SingleLine(),
         InputRequired(message=_l("Donnez un intitulé au besoin.")),
         Length(max=200, message=_l("L'intitulé ne doit pas dépasser 200 caractères."))],
         description=_l("Une phrase qui dit le problème, pas la solution : « Réduire le temps d'attente à "
@@ -155,13 +156,13 @@ class NeedForm(FlaskForm):
     open_to_experimentation = BooleanField(FIELD_LABELS["open_to_experimentation"])
     non_technological_welcome = BooleanField(FIELD_LABELS["non_technological_welcome"], default=True)
     confidential = BooleanField(FIELD_LABELS["confidential"])
-    contact_name = StringField(FIELD_LABELS["contact_name"], validators=[
+    contact_name = StringField(FIELD_LABELS["contact_name"], validators=[SingleLine(),
         Optional(), Length(max=200, message=_l("200 caractères au plus."))])
     contact_email = EmailField(FIELD_LABELS["contact_email"], validators=[
         Optional(), Length(max=254, message=_l("254 caractères au plus.")),
         Email(message=_l("Adresse électronique invalide (exemple : prenom.nom@exemple.fr)."),
               check_deliverability=False)])
-    contact_phone = StringField(FIELD_LABELS["contact_phone"], validators=[
+    contact_phone = StringField(FIELD_LABELS["contact_phone"], validators=[SingleLine(),
         Optional(), Regexp(r"^\+?[0-9 .()-]{6,31}$",
                            message=_l("Numéro de téléphone invalide (exemple : 03 20 00 00 00)."))])
 
@@ -272,7 +273,7 @@ assert set(QUALIFY_FORMS) == set(QUALIFIER_TRIGGERS)
 
 
 class ThemeForm(FlaskForm):
-    name = StringField(_l("Nom du thème"), validators=[
+    name = StringField(_l("Nom du thème"), validators=[SingleLine(),
         InputRequired(message=_l("Indiquez le nom du thème.")),
         Length(max=120, message=_l("120 caractères au plus."))])
 
@@ -285,6 +286,6 @@ class FilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Rechercher"), validators=[Optional(), Length(max=200)])
+    q = StringField(_l("Rechercher"), validators=[SingleLine(), Optional(), Length(max=200)])
     status = SelectField(_l("État"), validators=[Optional()])
     cycle_id = SelectField(_l("Cycle"), validators=[Optional()])

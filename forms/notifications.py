@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField
 from wtforms.validators import Email, InputRequired, Length, Optional
 
+from forms import SingleLine
 from innovation_cycle.models.notifications import KINDS, STATUSES
 
 DIGEST_LABELS = {
@@ -52,7 +53,7 @@ class OutboxFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    recipient = StringField(_l("Destinataire"), validators=[Optional(), Length(max=254)])
+    recipient = StringField(_l("Destinataire"), validators=[SingleLine(), Optional(), Length(max=254)])
     status = SelectField(_l("État"), choices=[("", _l("Tous"))] + [(s, STATUS_LABELS[s]) for s in STATUSES],
                          validators=[Optional()])
     kind = SelectField(_l("Type"), choices=[("", _l("Tous"))] + [(k, KIND_LABELS[k]) for k in KINDS],

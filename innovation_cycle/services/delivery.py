@@ -343,7 +343,7 @@ def deliver(ids: Sequence[int]) -> Outcome:
                     error = describe(exc)[:2000]
                     log.warning("notification %s to %s failed (attempt %s): %s", row.id, row.recipient,
                                 row.attempts, error)
-                    if row.attempts >= max_attempts:
+                    if row.attempts >= max_attempts or is_permanent(exc):
                         _finish(conn, row.id, status=FAILED, lease_until=None, last_error=error)
                         outcome.failed.append(row.id)
                     elif queue_mode:
@@ -365,8 +365,34 @@ def deliver(ids: Sequence[int]) -> Outcome:
     return outcome
 
 
+# --- Issue 9: a mail that can never leave ends `failed` at once, with its reason ----------------------------
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A failure that no later attempt can cure: the message itself is refused. Flask-Mail refuses a header
+    with a line break (BadHeaderError) before any connection; the SMTP server answers 5xx to the recipient or
+    to the data. Connection errors, 4xx answers and the server's refusal of our own login or sender (our
+    configuration, which an admin fixes) are temporary: the row is tried again."""
+    from flask_mail import BadHeaderError
+
+    if isinstance(exc, BadHeaderError | UnicodeError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= code < 600 for code, _msg in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPAuthenticationError | smtplib.SMTPSenderRefused):
+        return False
+    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+
+
 def describe(exc: BaseException) -> str:
     """The error as the admin reads it: "451 Temporary failure, try later (SMTPDataError)"."""
+    from flask_mail import BadHeaderError
+
+    if isinstance(exc, BadHeaderError):
+        return "BadHeaderError: a header (subject, sender or recipient) holds a line break; the mail cannot leave"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{addr}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+                         for addr, (code, msg) in exc.recipients.items()) + " (SMTPRecipientsRefused)"
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"{exc.smtp_code} {text} ({type(exc).__name__})"
