@@ -7,13 +7,14 @@ application clock (not the wall clock), so tests and the demo's simulated time e
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import force_locale, format_timedelta, lazy_gettext
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -25,7 +26,7 @@ from innovation_cycle import clock
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Organization, OrganizationKind, Role, User, UserRole
 from innovation_cycle.models.accounts import new_security_stamp
-from innovation_cycle.services import audit, mail
+from innovation_cycle.services import audit, mail, notifications
 
 ROLE_LABELS = {
     Role.ADMIN: lazy_gettext("Administrateur (secrétariat de l'ORCP)"),
@@ -210,7 +211,7 @@ def link_lifetime(purpose: str) -> str:
 
 def _send_link(user: User, purpose: str, subject: Any, template: str, **context: Any) -> None:
     """Queue a mail with a fresh link, in the recipient's language when they chose one."""
-    link = url_for(PURPOSES[purpose].endpoint, token=make_token(user, purpose), _external=True)
+    link = notifications.external_url(PURPOSES[purpose].endpoint, token=make_token(user, purpose))
     expires_at: datetime = clock.now() + timedelta(seconds=max_age(purpose))
     locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(locale):
@@ -333,6 +334,40 @@ def confirm_email(user: User) -> bool:
     audit.record("user.confirm_email", user, actor=user,
                  after={"email_confirmed_at": user.email_confirmed_at})
     return True
+
+
+# --- Issue 9: hardening (sessions, known devices) ---
+
+
+def end_sessions(user: User) -> None:
+    """Log out server side: the session id and the remember-me cookie carry the stamp, so renewing it makes
+    every copy of them worthless (this browser's, a stolen one, another device's)."""
+    user.security_stamp = new_security_stamp()
+    audit.record("user.logout", user, actor=user)
+
+
+def email_digest(email: str) -> str:
+    return hashlib.sha256(normalize_email(email).lower().encode()).hexdigest()[:32]
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="innovation-cycle/known-device")
+
+
+def known_device_token(user: User) -> str:
+    """The cookie value a browser gets after signing in: which account it knows (a digest, not the address)
+    and a random id for the browser."""
+    return _device_serializer().dumps({"e": email_digest(user.email), "d": secrets.token_urlsafe(12)})
+
+
+def read_known_device(value: str, max_age: int) -> dict | None:
+    try:
+        payload = _device_serializer().loads(value[:512], max_age=max_age)
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("e"), str) or not isinstance(payload.get("d"), str):
+        return None
+    return payload
 
 
 # --- "Mon compte" ---------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from innovation_cycle.models import (
     Role,
     User,
 )
-from innovation_cycle.services import audit, mail
+from innovation_cycle.services import audit, mail, notifications
 from innovation_cycle.services.companies import company_of, representatives
 from innovation_cycle.services.cycles import state_label as cycle_state_label
 from innovation_cycle.services.dashboard import TASK_SOURCES, Task
@@ -500,7 +500,7 @@ def _send_submission_mail(application: Application, user: User) -> None:
         "buyer_label": buyer_label, "trl": trl_label(application), "closes_at": closes_at,
         "kinds": [str(INNOVATION_KIND_LABELS[k]) for k in application.innovation_kinds],
         "market_status": str(MARKET_STATUS_LABELS.get(application.market_status or "", "")),
-        "link": url_for("applications.detail", application_id=application.id, _external=True),
+        "link": notifications.external_url("applications.detail", application_id=application.id),
     }
     for recipient in recipients.values():
         mail.queue(recipient.email, _("Votre réponse « %(name)s » à l'AMI est bien soumise",
