@@ -82,6 +82,10 @@ def _init_limiter(app: Flask) -> None:
     limiter.init_app(app)
 
 
+# Endpoints that must answer without the database (no user loading for the locale).
+NO_DATABASE_ENDPOINTS = {"public.health", "public.ready", "static"}
+
+
 def _select_locale() -> str:
     from flask import current_app
 
@@ -91,6 +95,8 @@ def _select_locale() -> str:
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
+    if request.endpoint in NO_DATABASE_ENDPOINTS:  # Issue 9: liveness answers even when the database is down
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
         return current_user.locale
     # French first: the interface speaks French unless the person asked for English.

@@ -265,17 +265,21 @@ def _target_errors(cycle: Cycle, targets: Iterable[tuple[int, str]]) -> list[Fie
     errors = []
     for need_id in ids:
         need = found.get(need_id)
-        if need is None:
+        if need is None or not _published(need):
+            # Issue 9: a need the company may not see (a draft, submitted, returned, rejected or merged one, or
+            # one of an AMI not yet open) is refused exactly like an id that does not exist: no title, and
+            # nothing that tells which ids exist.
             errors.append(FieldError("targets", _("Le besoin n° %(id)s n'existe pas.", id=need_id)))
         elif need.cycle_id != cycle.id:
             errors.append(FieldError("targets", _(
                 "Le besoin « %(title)s » appartient à un autre cycle : une réponse ne vise que les besoins de "
                 "l'AMI auquel elle répond.", title=need.title)))
-        elif need.status != "accepted":
-            errors.append(FieldError("targets", _(
-                "Le besoin « %(title)s » n'est pas publié dans l'AMI : seuls les besoins acceptés peuvent être "
-                "visés.", title=need.title)))
     return errors
+
+
+def _published(need: Need) -> bool:
+    """Published in an AMI, so anyone may know it: accepted, in a cycle whose AMI has opened."""
+    return need.status == "accepted" and need.cycle.state not in ("draft", "needs_collection")
 
 
 def _apply(application: Application, data: ApplicationData) -> None:
