@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from innovation_cycle import create_app
 from innovation_cycle.extensions import db
-from innovation_cycle.models import Notification, OrganizationKind, Role
+from innovation_cycle.models import Notification, OrganizationKind, Role, User
 from innovation_cycle.services import accounts, notifications
 
 EVIL = "http://evil.example"
@@ -251,3 +251,92 @@ def test_the_mailing_list_is_rate_limited(limited_app):
     assert 429 in statuses and statuses[0] == 200
     assert db.session.scalar(select(func.count(Notification.id))) == statuses.count(200)
 
+
+
+# --- 10. enumeration, timing, password policy, cache headers ------------------------------------------------
+
+SIGNUP = {"name": "Inès Moreau", "email": "ines@robotique-nord.fr", "company_name": "Robotique du Nord",
+          "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD, "accept_terms": "y"}
+
+
+def test_sign_up_answers_the_same_whether_the_address_has_an_account(app, make):
+    owner = make.user(Role.BUYER, email="ines@robotique-nord.fr", name="Inès Propriétaire")
+    answers = []
+    for email in ("INES@Robotique-Nord.fr", "nouvelle@robotique-nord.fr"):
+        browser = app.test_client()
+        response = browser.post("/compte/inscription", data={**SIGNUP, "email": email})
+        page = browser.get(response.headers["Location"]).get_data(as_text=True)
+        answers.append((response.status_code, response.headers["Location"],
+                        page.replace(email, "<adresse>").replace(email.lower(), "<adresse>")))
+    assert answers[0] == answers[1]
+    assert "existe déjà" not in answers[0][2]
+    # The owner is told by mail; no second account, no organization for the intruder.
+    rows = mails()
+    to_owner = [r for r in rows if r.recipient == owner.email]
+    assert len(to_owner) == 1 and "/compte/mot-de-passe-oublie" in to_owner[0].body_text
+    assert db.session.scalar(select(func.count(User.id)).where(
+        func.lower(User.email) == "ines@robotique-nord.fr")) == 1
+
+
+def test_reset_does_the_same_work_for_real_and_unknown_accounts(app, client, make):
+    """The same templates are rendered (the costly part) and the same answer given; only the real account's
+    mail is written."""
+    from flask import template_rendered
+
+    make.user(Role.BUYER, email="reel@example.fr")
+    rendered: list[str] = []
+
+    def record(_sender, template, **_extra):
+        rendered.append(template.name)
+
+    answers = {}
+    with template_rendered.connected_to(record, app):
+        for email in ("reel@example.fr", "inconnu@example.fr"):
+            rendered.clear()
+            response = client.post("/compte/mot-de-passe-oublie", data={"email": email})
+            answers[email] = (response.status_code, sorted(t for t in rendered if t.startswith("emails/")))
+    assert answers["reel@example.fr"] == answers["inconnu@example.fr"]
+    assert answers["inconnu@example.fr"][1] == ["emails/reset_password.html", "emails/reset_password.txt"]
+    assert [r.recipient for r in mails()] == ["reel@example.fr"]
+
+
+@pytest.mark.parametrize("password, message", [
+    ("password1234", "trop courant"),
+    ("azertyuiop123", "trop courant"),
+    ("123456789012", "trop courant"),
+    ("iloveyou2017", "trop courant"),
+    ("ines@robotique-nord.fr", "adresse électronique"),
+    ("ines.moreau-2017!", "adresse électronique"),  # the local part of the address
+    ("Vélo-cargo-sous-la-pluie", None),
+])
+def test_sign_up_refuses_common_and_breached_passwords_and_the_own_address(client, password, message):
+    data = {**SIGNUP, "password": password, "password_confirm": password}
+    response = client.post("/compte/inscription", data=data)
+    page = response.get_data(as_text=True).replace("&#39;", "'")
+    if message is None:
+        assert response.status_code == 302
+    else:
+        assert response.status_code == 422 and message in page
+        assert db.session.scalar(select(func.count(User.id))) == 0
+
+
+def test_a_password_built_on_ones_own_address_is_refused_on_reset_and_change(app, client, make):
+    user = make.user(Role.BUYER, email="jeanne.martin@example.fr")
+    client.post("/compte/connexion", data={"email": user.email, "password": PASSWORD})
+    refused = client.post("/compte/mot-de-passe", data={
+        "current_password": PASSWORD, "password": "jeanne.martin2017", "password_confirm": "jeanne.martin2017"})
+    assert refused.status_code == 422 and "adresse électronique" in refused.get_data(as_text=True)
+    with app.test_request_context():
+        token = accounts.make_token(user, accounts.RESET_PASSWORD)
+    weak = client.post(f"/compte/reinitialiser/{token}", data={"password": "Password1234",
+                                                              "password_confirm": "Password1234"})
+    assert weak.status_code == 422 and "trop courant" in weak.get_data(as_text=True)
+
+
+def test_pages_for_signed_in_people_are_not_cached(client, make):
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
+    user = make.user(Role.BUYER)
+    client.post("/compte/connexion", data={"email": user.email, "password": PASSWORD})
+    for path in ("/", "/tableau-de-bord/", "/compte/"):
+        assert client.get(path).headers.get("Cache-Control") == "no-store", path
+    assert "Strict-Transport-Security" not in client.get("/").headers  # only in production (test_config)

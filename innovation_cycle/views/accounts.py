@@ -169,6 +169,7 @@ def forgot_password():
 def reset_password(token: str):
     user = accounts.read_token(token, accounts.RESET_PASSWORD)
     form = NewPasswordForm()
+    form.account_email = user.email
     if form.validate_on_submit():
         accounts.reset_password(user, form.password.data)
         transaction.commit()
@@ -185,6 +186,7 @@ def reset_password(token: str):
 def accept_invitation(token: str):
     user = accounts.read_token(token, accounts.INVITATION)
     form = NewPasswordForm()
+    form.account_email = user.email
     if form.validate_on_submit():
         accounts.accept_invitation(user, form.password.data)
         transaction.commit()
@@ -206,22 +208,18 @@ def accept_invitation(token: str):
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
+        email = form.email.data.strip()
         try:
-            user = accounts.signup_company(form.name.data, form.email.data, form.password.data,
-                                           form.company_name.data)
+            accounts.signup_company(form.name.data, email, form.password.data, form.company_name.data)
             transaction.commit()
-        except accounts.DuplicateEmail as exc:
-            transaction.rollback()
-            form.email.errors.append(str(exc))
         except IntegrityError:
-            # The same address signed up between our check and the commit.
+            # The same address signed up between our check and the commit: that sign-up's mail is on its way.
             transaction.rollback()
-            form.email.errors.append(str(accounts.DuplicateEmail(form.email.data.strip())))
-        else:
-            flash(_("Votre compte est créé. Un courriel a été envoyé à %(email)s : suivez son lien (valable "
-                    "%(lifetime)s) pour confirmer votre adresse, puis connectez-vous.",
-                    email=user.email, lifetime=accounts.link_lifetime(accounts.CONFIRM_EMAIL)), "success")
-            return redirect(url_for("accounts.login"))
+        # The same answer whether or not the address had an account (its owner gets a mail instead).
+        flash(_("Votre compte est créé. Un courriel a été envoyé à %(email)s : suivez son lien (valable "
+                "%(lifetime)s) pour confirmer votre adresse, puis connectez-vous.",
+                email=email, lifetime=accounts.link_lifetime(accounts.CONFIRM_EMAIL)), "success")
+        return redirect(url_for("accounts.login"))
     return render_template("accounts/signup.html", form=form), _status()
 
 
@@ -294,6 +292,7 @@ def profile():
 @requires("account.profile")
 def change_password():
     form = ChangePasswordForm()
+    form.account_email = current_user.email
     if form.validate_on_submit():
         if not accounts.check_password(current_user, form.current_password.data):
             form.current_password.errors.append(_("Le mot de passe actuel est incorrect."))
