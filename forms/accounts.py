@@ -8,7 +8,7 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
 
 from forms import SingleLine
-from innovation_cycle.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from innovation_cycle.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, password_problem
 
 _EMAIL_REQUIRED = _l("Indiquez votre adresse électronique.")
 _EMAIL_INVALID = _l("Adresse électronique invalide (format attendu : nom@domaine.fr).")
@@ -27,8 +27,10 @@ def _email_field(label=None) -> EmailField:
     ], render_kw={"autocomplete": "email", "spellcheck": "false"})
 
 
-def password_policy(_form, field) -> None:
-    """Length, not composition rules, makes a password hard to guess; the ceiling keeps hashing cheap."""
+def password_policy(form, field) -> None:
+    """Length, not composition rules, makes a password hard to guess; the ceiling keeps hashing cheap. Common
+    and breached passwords, and those built on the account's address, are refused (NIST SP 800-63B): the
+    address is the form's email field, or `form.account_email` set by the view (reset, invitation, change)."""
     value = field.data or ""
     if len(value) < PASSWORD_MIN_LENGTH:
         raise ValidationError(_l("Le mot de passe doit contenir au moins %(num)d caractères.",
@@ -36,6 +38,11 @@ def password_policy(_form, field) -> None:
     if len(value) > PASSWORD_MAX_LENGTH:
         raise ValidationError(_l("Le mot de passe ne doit pas dépasser %(num)d caractères.",
                                  num=PASSWORD_MAX_LENGTH))
+    email_field = getattr(form, "email", None)
+    email = (email_field.data if email_field is not None else None) or getattr(form, "account_email", None)
+    problem = password_problem(value, email if isinstance(email, str) else None)
+    if problem:
+        raise ValidationError(problem)
 
 
 def _new_password() -> PasswordField:

@@ -42,8 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     mail.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    limiter.init_app(app)
+    _init_limiter(app)
+    _init_proxies(app)
     from innovation_cycle.services import delivery
 
     delivery.init_app(app)
@@ -61,6 +61,35 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+# --- Issue 9: hardening (proxies, rate-limit storage, unavailable database) ---
+
+
+def _init_proxies(app: Flask) -> None:
+    """Behind PROXY_COUNT reverse proxies, take the client's address and scheme from their X-Forwarded-*
+    headers (only that many hops are trusted, so a client cannot forge its address); without proxies the
+    headers are ignored, and the rate limits key on the socket's peer."""
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def _init_limiter(app: Flask) -> None:
+    """Counts live in RATELIMIT_STORAGE_URI (default REDIS_URL, else memory). When that Redis is down the
+    limiter counts in memory meanwhile instead of answering 500 — nobody could sign in otherwise."""
+    storage = app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if not storage.startswith("memory://"):
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    limiter.init_app(app)
+
+
+# Endpoints that must answer without the database (no user loading for the locale).
+NO_DATABASE_ENDPOINTS = {"public.health", "public.ready", "static"}
+
+
 def _select_locale() -> str:
     from flask import current_app
 
@@ -70,6 +99,8 @@ def _select_locale() -> str:
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
+    if request.endpoint in NO_DATABASE_ENDPOINTS:  # Issue 9: liveness answers even when the database is down
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
         return current_user.locale
     # French first: the interface speaks French unless the person asked for English.
@@ -122,13 +153,45 @@ def _init_errors(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(_e):
+        # The real wait, from the limit's reset time: the same figure as the Retry-After header.
+        import time
+
+        from flask_babel import format_timedelta
+
+        current = limiter.current_limit
+        seconds = max(int(current.reset_at - time.time()), 1) if current is not None else 60
+        wait = format_timedelta(seconds, granularity="minute" if seconds >= 60 else "second", threshold=1.0)
         return page(429, _("Trop de tentatives"),
-                    _("Trop de tentatives en peu de temps. Patientez quelques minutes avant de recommencer."))
+                    _("Trop de tentatives en peu de temps. Patientez %(wait)s avant de recommencer.", wait=wait))
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):
         return page(400, _("Formulaire expiré"),
                     _("Le jeton de sécurité du formulaire est absent ou expiré. Rechargez la page et recommencez."))
+
+    from sqlalchemy import exc as sa_exc
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def database_unavailable(_e):
+        """The database is unreachable: a French 503 that touches nothing that needs it (no user loading,
+        no simulated clock, no header menus), with Retry-After for browsers and load balancers."""
+        import contextlib
+
+        from flask_login import AnonymousUserMixin
+
+        app.logger.exception("database unavailable")
+        g._login_user = AnonymousUserMixin()  # the user loader would query the database again
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        with contextlib.suppress(Exception):
+            db.session.remove()
+        retry_after = int(app.config.get("UNAVAILABLE_RETRY_AFTER", 30))
+        response = app.make_response((render_template("errors/unavailable.html", retry_after=retry_after), 503))
+        response.headers["Retry-After"] = str(retry_after)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.errorhandler(500)
     def server_error(_e):
@@ -147,6 +210,13 @@ def _init_security_headers(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             "font-src 'self'; frame-ancestors 'none'; form-action 'self'",
         )
+        # --- Issue 9: hardening ---
+        # Pages shown to a signed-in person stay out of shared and back-button caches (read from the session,
+        # not the user: no query, and it holds when the database is down).
+        if "_user_id" in session and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        if app.config.get("ENV_NAME") == "production":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     @app.before_request

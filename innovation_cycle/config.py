@@ -15,6 +15,21 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
 
 
+def _list(name: str) -> list[str] | None:
+    values = [v.strip() for v in (os.environ.get(name) or "").split(",") if v.strip()]
+    return values or None
+
+
+def _ratelimit_settings() -> dict:
+    """Flask-Limiter's settings as the README documents them; unset ones keep the defaults of create_app."""
+    settings: dict = {}
+    if os.environ.get("RATELIMIT_STORAGE_URI"):
+        settings["RATELIMIT_STORAGE_URI"] = os.environ["RATELIMIT_STORAGE_URI"]
+    if os.environ.get("RATELIMIT_ENABLED") is not None:
+        settings["RATELIMIT_ENABLED"] = _bool("RATELIMIT_ENABLED", True)
+    return settings
+
+
 def normalise_database_url(url: str) -> str:
     """psycopg 3 is the driver; accept the common postgres:// and postgresql:// spellings."""
     for prefix in ("postgres://", "postgresql://"):
@@ -56,6 +71,16 @@ def from_environment(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
         "PREFERRED_URL_SCHEME": "https" if env == "production" else "http",
         "SERVER_NAME": os.environ.get("SERVER_NAME") or None,
+        # --- Issue 9: hardening (links, proxies, rate limits) ---
+        # The public address emailed links are built from (never the request's Host), e.g.
+        # https://cycle.example.fr; SERVER_NAME with PREFERRED_URL_SCHEME is the alternative.
+        "PUBLIC_URL": (os.environ.get("PUBLIC_URL") or "").rstrip("/") or None,
+        # Host names requests may carry (Flask answers 400 to others); comma-separated.
+        "TRUSTED_HOSTS": _list("TRUSTED_HOSTS"),
+        # Reverse proxies in front of the application whose X-Forwarded-* headers are trusted (ProxyFix).
+        # Production must say it (0 when clients connect directly): see check().
+        "PROXY_COUNT": int(os.environ["PROXY_COUNT"]) if os.environ.get("PROXY_COUNT") else None,
+        **_ratelimit_settings(),
         "CONTACT_EMAIL": os.environ.get("CONTACT_EMAIL") or None,
         # Attachments live outside the static folder, served only through the policy.
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(Path(instance_path) / "uploads"),
@@ -93,3 +118,15 @@ def check(config: dict) -> None:
             raise ConfigurationError("SECRET_KEY must be set to a private random value in production.")
         if config.get("DEMO_MODE"):
             raise ConfigurationError("DEMO_MODE cannot be enabled in production.")
+        # --- Issue 9: hardening ---
+        if not (config.get("PUBLIC_URL") or config.get("SERVER_NAME")):
+            raise ConfigurationError("PUBLIC_URL (or SERVER_NAME) must be set in production: emailed links are "
+                                     "built from it, never from the request's Host header.")
+        if not config.get("TRUSTED_HOSTS"):
+            raise ConfigurationError("TRUSTED_HOSTS must list the host names the site answers to in production.")
+        if config.get("PROXY_COUNT") is None:
+            raise ConfigurationError("PROXY_COUNT must say how many reverse proxies stand in front of the application "
+                                     "in production (0 if none): the rate limits key on the client's address.")
+        if not (config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL")):
+            raise ConfigurationError("RATELIMIT_STORAGE_URI (or REDIS_URL) must be set in production: limits counted "
+                                     "in each process's memory do not hold across workers.")

@@ -388,13 +388,14 @@ def test_signup_then_confirmation(client, clock):
     assert client.get(link).status_code == 302
 
 
-def test_signup_refuses_a_taken_address(client, make):
+def test_signup_with_a_taken_address_mails_its_owner_and_says_nothing(client, make):
+    """Issue 9: the page answers as for a new account (no enumeration); the owner is told by mail."""
     make.user(Role.BUYER, email="ines@robotique-nord.fr")
     response = client.post("/compte/inscription", data={**SIGNUP, "email": "INES@Robotique-Nord.fr"})
-    assert response.status_code == 422
-    assert "Un compte existe déjà avec l'adresse INES@Robotique-Nord.fr" in text_of(response)
+    assert response.status_code == 302
+    assert "existe déjà" not in text_of(client.get(response.headers["Location"]))
     assert db.session.scalar(select(Organization).where(Organization.name == "Robotique du Nord")) is None
-    assert outbox() == []
+    assert [m.recipient for m in outbox()] == ["ines@robotique-nord.fr"]
 
 
 def test_signup_validates_every_field_in_french(client):

@@ -4,6 +4,7 @@ withdrawal, eligibility screening, the audit trail and the dashboard."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -273,7 +274,7 @@ def test_before_the_ami_the_page_says_when_it_opens(client, login, make, clock):
 
 @pytest.mark.parametrize(("which", "message"), [
     ("old", "appartient à un autre cycle"),
-    ("rejected", "n&#39;est pas publié dans l&#39;AMI"),
+    ("rejected", "n&#39;existe pas"),  # Issue 9: an unpublished need looks like an unknown id
 ])
 def test_an_answer_targeting_another_cycles_or_a_rejected_need_is_refused(client, login, ami, which, message):
     need = getattr(ami, which)
@@ -533,3 +534,28 @@ def test_two_submissions_at_once_make_one_move_and_one_email(app, client, login,
     assert db.session.get(Application, answer.id).status == "submitted"
     assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "application.submit")) == 1
     assert db.session.scalar(select(func.count(OutboxMessage.id))) == 1
+
+
+# --- Issue 9: hardening (refusals about hidden needs look like "not found") --------------------------------
+
+
+@pytest.mark.parametrize("status", ["draft", "submitted", "returned", "rejected"])
+def test_targeting_another_organizations_unpublished_need_answers_like_an_unknown_id(client, login, ami, make,
+                                                                                     status):
+    hidden = _need(ami.cycle, make.organization("Mairie de Douai"), "Un projet confidentiel de Douai",
+                   status=status)
+    missing_id = hidden.id + 1000
+    login(ami.first.rep)
+
+    def refusal(need_id: int) -> tuple[str, list[str]]:
+        response = client.post("/reponses/nouvelle", data={**full(ami.energy), "targets": [str(need_id)],
+                                                           f"fit-{need_id}": "Une phrase."})
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        return page, [m.replace(str(need_id), "<id>") for m in re.findall(r"Le besoin[^<]*", page)]
+
+    (hidden_page, hidden_errors), (_, missing_errors) = refusal(hidden.id), refusal(missing_id)
+    assert "Un projet confidentiel de Douai" not in hidden_page
+    assert hidden_errors and hidden_errors == missing_errors
+    assert "n&#39;existe pas" in hidden_errors[0]
+    assert _answers() == []

@@ -24,6 +24,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "public.home": EVERYONE,
     "public.accessibility": EVERYONE,
     "public.health": EVERYONE,
+    "public.ready": EVERYONE,  # Issue 9: readiness
     "public.set_language": EVERYONE,
     "accounts.login": EVERYONE,
     "accounts.logout": LOGGED_IN,

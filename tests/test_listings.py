@@ -328,3 +328,13 @@ def test_the_answers_listing_renders_2000_answers_and_200_needs_in_bounded_queri
     # Every row in one file: collections load in batches of 500 rows (SQLAlchemy's selectin), so 2,000 answers
     # cost four batches, never one query per answer.
     assert export <= 18, "\n".join(s[:100] for s in _last)
+
+
+# --- Issue 9: hardening -----------------------------------------------------------------------------------
+
+
+def test_the_csv_export_names_its_charset_once(client, staff, world):
+    staff(Role.ADMIN)
+    response = client.get("/suivi/reponses/export?format=csv")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"

@@ -7,13 +7,14 @@ application clock (not the wall clock), so tests and the demo's simulated time e
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import force_locale, format_timedelta, lazy_gettext
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -25,7 +26,7 @@ from innovation_cycle import clock
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Organization, OrganizationKind, Role, User, UserRole
 from innovation_cycle.models.accounts import new_security_stamp
-from innovation_cycle.services import audit, mail
+from innovation_cycle.services import audit, mail, notifications
 
 ROLE_LABELS = {
     Role.ADMIN: lazy_gettext("Administrateur (secrétariat de l'ORCP)"),
@@ -38,6 +39,31 @@ ROLE_LABELS = {
 
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 128
+
+
+# --- Issue 9: hardening (password policy, NIST SP 800-63B 3.1.1.2) ---
+# Refused: passwords found in breach corpora or common-password lists, and passwords built on the account's own
+# address. zxcvbn (Dropbox's estimator, maintained on PyPI) ships those lists (30,000 passwords from breaches,
+# plus names and common words) and matches variants (l33t, reversed, keyboard walks, dates, repeats); no
+# network call. A guess count under 10^8 (zxcvbn score < 2) is what an online-plus-offline attacker tries first.
+MIN_PASSWORD_SCORE = 2
+
+
+def password_problem(password: str, email: str | None = None) -> str | None:
+    """Why this new password is refused, in French, or None. Length is checked by the form."""
+    from zxcvbn import zxcvbn
+
+    lowered = (password or "").lower()
+    email = normalize_email(email or "").lower()
+    local = email.partition("@")[0]
+    if email and (email in lowered or (len(local) >= 4 and local in lowered)):
+        return _("Le mot de passe ne doit pas contenir votre adresse électronique.")
+    inputs = [w for w in (email, local, *local.replace(".", " ").replace("-", " ").split()) if len(w) >= 3]
+    result = zxcvbn(password[:PASSWORD_MAX_LENGTH], user_inputs=inputs)
+    if result["score"] < MIN_PASSWORD_SCORE:
+        return _("Ce mot de passe est trop courant ou trop facile à deviner (il figure dans les listes de mots de "
+                 "passe divulgués ou suit un motif connu). Choisissez une phrase de plusieurs mots.")
+    return None
 
 
 def role_label(role: Role | str) -> str:
@@ -210,7 +236,7 @@ def link_lifetime(purpose: str) -> str:
 
 def _send_link(user: User, purpose: str, subject: Any, template: str, **context: Any) -> None:
     """Queue a mail with a fresh link, in the recipient's language when they chose one."""
-    link = url_for(PURPOSES[purpose].endpoint, token=make_token(user, purpose), _external=True)
+    link = notifications.external_url(PURPOSES[purpose].endpoint, token=make_token(user, purpose))
     expires_at: datetime = clock.now() + timedelta(seconds=max_age(purpose))
     locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(locale):
@@ -225,8 +251,21 @@ def request_password_reset(email: str) -> None:
     """Mail a reset link if an active account has this address; do nothing visible otherwise."""
     user = find_by_email(email)
     if user is None or not user.active:
+        _render_for_nobody(email)
         return
     _send_link(user, RESET_PASSWORD, lazy_gettext("Réinitialisation de votre mot de passe"), "reset_password")
+
+
+def _render_for_nobody(email: str) -> None:
+    """Do the work a real reset mail costs (a token signed, the mail rendered) for an address without an active
+    account, and throw it away: the answer takes the same time either way, so timing does not tell who has an
+    account (issue 9)."""
+    stand_in = User(id=0, email=normalize_email(email)[:254], name="", security_stamp=new_security_stamp())
+    link = notifications.external_url(PURPOSES[RESET_PASSWORD].endpoint,
+                                      token=_serializer(RESET_PASSWORD).dumps({"u": 0, "s": stand_in.security_stamp}))
+    mail.render("reset_password", user=stand_in, link=link,
+                expires_at=clock.now() + timedelta(seconds=max_age(RESET_PASSWORD)),
+                lifetime=link_lifetime(RESET_PASSWORD), lang=current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def reset_password(user: User, password: str) -> None:
@@ -294,12 +333,16 @@ def accept_invitation(user: User, password: str) -> None:
 # --- company sign-up and email confirmation -------------------------------------------------------------
 
 
-def signup_company(name: str, email: str, password: str, company_name: str) -> User:
+def signup_company(name: str, email: str, password: str, company_name: str) -> User | None:
     """A company representative's own account, in a new company organization, waiting for confirmation.
 
-    Raises `DuplicateEmail` when the address is taken."""
+    When the address already has an account, its owner is mailed instead and None is returned: the page
+    answers as for a new account, so the form tells nobody who has one (issue 9)."""
     email = normalize_email(email)
-    _ensure_email_free(email)
+    existing = find_by_email(email)
+    if existing is not None:
+        _mail_existing_owner(existing)
+        return None
     organization = Organization(name=company_name.strip(), kind=OrganizationKind.COMPANY)
     user = User(email=email, name=name.strip(), organization=organization, active=True,
                 created_at=clock.now(), role_rows=[UserRole(role=Role.COMPANY)])
@@ -311,6 +354,14 @@ def signup_company(name: str, email: str, password: str, company_name: str) -> U
                         "organization": organization.name, "roles": list(user.roles)})
     send_confirmation(user)
     return user
+
+
+def _mail_existing_owner(user: User) -> None:
+    """Tell the owner someone signed up with their address, with the way back in (the reset page)."""
+    locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(locale):
+        mail.queue(user.email, _("Une inscription a été demandée avec votre adresse"), "signup_existing",
+                   user=user, link=notifications.external_url("accounts.forgot_password"), lang=locale)
 
 
 def send_confirmation(user: User) -> None:
@@ -333,6 +384,40 @@ def confirm_email(user: User) -> bool:
     audit.record("user.confirm_email", user, actor=user,
                  after={"email_confirmed_at": user.email_confirmed_at})
     return True
+
+
+# --- Issue 9: hardening (sessions, known devices) ---
+
+
+def end_sessions(user: User) -> None:
+    """Log out server side: the session id and the remember-me cookie carry the stamp, so renewing it makes
+    every copy of them worthless (this browser's, a stolen one, another device's)."""
+    user.security_stamp = new_security_stamp()
+    audit.record("user.logout", user, actor=user)
+
+
+def email_digest(email: str) -> str:
+    return hashlib.sha256(normalize_email(email).lower().encode()).hexdigest()[:32]
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="innovation-cycle/known-device")
+
+
+def known_device_token(user: User) -> str:
+    """The cookie value a browser gets after signing in: which account it knows (a digest, not the address)
+    and a random id for the browser."""
+    return _device_serializer().dumps({"e": email_digest(user.email), "d": secrets.token_urlsafe(12)})
+
+
+def read_known_device(value: str, max_age: int) -> dict | None:
+    try:
+        payload = _device_serializer().loads(value[:512], max_age=max_age)
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("e"), str) or not isinstance(payload.get("d"), str):
+        return None
+    return payload
 
 
 # --- "Mon compte" ---------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from innovation_cycle.models import (
     Role,
     User,
 )
-from innovation_cycle.services import audit, mail
+from innovation_cycle.services import audit, mail, notifications
 from innovation_cycle.services.companies import company_of, representatives
 from innovation_cycle.services.cycles import state_label as cycle_state_label
 from innovation_cycle.services.dashboard import TASK_SOURCES, Task
@@ -265,17 +265,21 @@ def _target_errors(cycle: Cycle, targets: Iterable[tuple[int, str]]) -> list[Fie
     errors = []
     for need_id in ids:
         need = found.get(need_id)
-        if need is None:
+        if need is None or not _published(need):
+            # Issue 9: a need the company may not see (a draft, submitted, returned, rejected or merged one, or
+            # one of an AMI not yet open) is refused exactly like an id that does not exist: no title, and
+            # nothing that tells which ids exist.
             errors.append(FieldError("targets", _("Le besoin n° %(id)s n'existe pas.", id=need_id)))
         elif need.cycle_id != cycle.id:
             errors.append(FieldError("targets", _(
                 "Le besoin « %(title)s » appartient à un autre cycle : une réponse ne vise que les besoins de "
                 "l'AMI auquel elle répond.", title=need.title)))
-        elif need.status != "accepted":
-            errors.append(FieldError("targets", _(
-                "Le besoin « %(title)s » n'est pas publié dans l'AMI : seuls les besoins acceptés peuvent être "
-                "visés.", title=need.title)))
     return errors
+
+
+def _published(need: Need) -> bool:
+    """Published in an AMI, so anyone may know it: accepted, in a cycle whose AMI has opened."""
+    return need.status == "accepted" and need.cycle.state not in ("draft", "needs_collection")
 
 
 def _apply(application: Application, data: ApplicationData) -> None:
@@ -500,7 +504,7 @@ def _send_submission_mail(application: Application, user: User) -> None:
         "buyer_label": buyer_label, "trl": trl_label(application), "closes_at": closes_at,
         "kinds": [str(INNOVATION_KIND_LABELS[k]) for k in application.innovation_kinds],
         "market_status": str(MARKET_STATUS_LABELS.get(application.market_status or "", "")),
-        "link": url_for("applications.detail", application_id=application.id, _external=True),
+        "link": notifications.external_url("applications.detail", application_id=application.id),
     }
     for recipient in recipients.values():
         mail.queue(recipient.email, _("Votre réponse « %(name)s » à l'AMI est bien soumise",

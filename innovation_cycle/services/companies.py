@@ -15,7 +15,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -34,7 +33,7 @@ from innovation_cycle.models import (
     Role,
     User,
 )
-from innovation_cycle.services import audit, mail
+from innovation_cycle.services import audit, mail, notifications
 from innovation_cycle.services.directory import DEPARTMENTS, FieldError, Invalid
 
 # --- size category (décret n° 2008-1354 du 18 décembre 2008, art. 3) -----------------------------------
@@ -360,7 +359,7 @@ def request_join(user: User, siret: str) -> CompanyJoinRequest:
     db.session.flush()
     audit.record("company.join_request", join, actor=user,
                  after={"company_id": company.id, "user_id": user.id, "status": "pending"})
-    link = url_for("companies.detail", company_id=company.id, _external=True)
+    link = notifications.external_url("companies.detail", company_id=company.id)
     for rep in representatives(company):
         mail.queue(rep.email, _("%(name)s demande à rejoindre votre entreprise", name=user.name),
                    "company_join_request", person=rep, requester=user, company=company, link=link)
@@ -411,4 +410,4 @@ def decide_join(join: CompanyJoinRequest, approve: bool, actor: User) -> None:
     mail.queue(requester.email,
                _("Votre demande pour rejoindre %(name)s", name=join.company.organization.name),
                "company_join_decision", requester=requester, company=join.company, approved=approve,
-               link=url_for("companies.mine", _external=True))
+               link=notifications.external_url("companies.mine"))

@@ -191,12 +191,12 @@ def take_after_commit() -> list[int]:
     return db.session.info.pop(AFTER_COMMIT_KEY, [])
 
 
-def hand_over(ids: Sequence[int]) -> None:
+def hand_over(ids: Sequence[int]) -> bool:
     """Rows just committed as `queued`: enqueue their jobs, or send them here in the embedded mode.
 
-    Never raises: a row that could not be handed over stays queued and comes back with its lease."""
+    Never raises: rows that could not be handed over (Redis down) go back to pending, and False says so."""
     if not ids:
-        return
+        return True
     try:
         if uses_queue():
             from innovation_cycle import tasks
@@ -205,8 +205,25 @@ def hand_over(ids: Sequence[int]) -> None:
         else:
             for chunk in _chunks(ids, current_app.config["NOTIFY_BATCH_SIZE"]):
                 deliver(chunk)
-    except Exception:  # noqa: BLE001 - the lease brings the rows back; the user's request must not fail
+    except Exception:  # noqa: BLE001 - the user's request must not fail
         log.exception("could not hand over notifications %s", list(ids)[:20])
+        db.session.rollback()
+        _back_to_pending(ids)
+        return False
+    return True
+
+
+def _back_to_pending(ids: Sequence[int]) -> None:
+    """Issue 9: Redis is down (or the embedded send broke before claiming): the rows wait in the outbox as
+    pending, due now, and the next dispatcher pass hands them over once Redis is back. If even this fails
+    (the database is down too), the queue lease brings them back later."""
+    try:
+        db.session.execute(
+            update(Notification).where(Notification.id.in_(list(ids)), Notification.status == QUEUED)
+            .values(status=PENDING, lease_until=None).execution_options(synchronize_session=False))
+        db.session.commit()
+    except Exception:  # noqa: BLE001
+        log.exception("could not put notifications back to pending")
         db.session.rollback()
 
 
@@ -258,7 +275,8 @@ def dispatch_pending(now: datetime) -> int:
         ids = pick_due(now, chunk)
         if not ids:
             return total
-        hand_over(ids)
+        if not hand_over(ids):  # Redis is down: the rows wait as pending for the next pass
+            return total
         total += len(ids)
         if len(ids) < chunk:
             return total

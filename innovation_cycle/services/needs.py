@@ -525,8 +525,7 @@ def _mail_buyers(need: Need, trigger: str, target: Need | None, event: AuditEven
     db.session.flush()
     notifications.notify_event(f"need_{trigger}", need, buyer_recipients(need), template,
                                subject=str(subject) % {"title": _short(need.title)}, occurrence=event.id,
-                               need=need, target=target, link=url_for("needs.show", need_id=need.id,
-                                                                      _external=True))
+                               need=need, target=target, link=notifications.external_url("needs.show", need_id=need.id))
 
 
 def _short(text: str, limit: int = 80) -> str:

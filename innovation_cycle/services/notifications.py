@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import holidays
-from flask import current_app, has_request_context, url_for
+from flask import current_app, has_request_context
 from flask_babel import force_locale, format_datetime, format_timedelta, lazy_gettext
 from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select, update
@@ -153,14 +154,17 @@ def _endpoint(candidates: Iterable[str]) -> str:
 
 
 def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute link for a mail, also from a worker that has no request."""
-    if has_request_context():
-        return url_for(endpoint, _external=True, **values)
-    with current_app.test_request_context(base_url=public_base_url()):
-        return url_for(endpoint, _external=True, **values)
+    """An absolute link for a mail, built from the configured public address (PUBLIC_URL, or SERVER_NAME and
+    PREFERRED_URL_SCHEME), never from the request: a forged Host header must not put a reset link to
+    another site into someone's mailbox. The one way links in mails are built, from a request or a worker."""
+    base = urlsplit(public_base_url())
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path.rstrip("/") or "/",
+                                       url_scheme=base.scheme or "https")
+    return adapter.build(endpoint, values, force_external=True)
 
 
 def public_base_url() -> str:
+    """The site's public address, e.g. https://cycle.example.fr (production requires it: config.check)."""
     config = current_app.config
     if config.get("PUBLIC_URL"):
         return config["PUBLIC_URL"]
@@ -674,7 +678,7 @@ class Renderer:
         return None
 
     def _render_reminder(self, row: Notification, cycle: _CycleInfo, user: _UserInfo) -> dict[str, Any]:
-        if not has_request_context():  # a worker: links need a request; one for the whole batch
+        if not has_request_context():  # a worker: templates need a request; one for the whole batch
             self._request = current_app.test_request_context(base_url=public_base_url())
             self._request.push()
         return self._reminder_values(row, cycle, user)
@@ -694,7 +698,7 @@ class Renderer:
         """What every reminder of a round says alike (computed once per batch: a round is thousands of mails)."""
         key = (cycle.id, stage, deadline, locale)
         if key not in self._rounds:
-            link = url_for(_endpoint(WORK_ENDPOINTS.get(stage, ())), _external=True)
+            link = external_url(_endpoint(WORK_ENDPOINTS.get(stage, ())))
             left = deadline - clock.now()
             self._rounds[key] = {
                 "year": cycle.year, "stage": stage_label(stage), "deadline": deadline,
@@ -702,7 +706,7 @@ class Renderer:
                 "time_left": (format_timedelta(left, granularity="hour", threshold=0.95)
                               if left.total_seconds() > 0 else None),
                 "work": str(REMINDER_TEXTS.get(stage, "")), "link": link,
-                "preferences_url": url_for("notifications.preferences", _external=True),
+                "preferences_url": external_url("notifications.preferences"),
                 "subject": _reminder_subject(stage, deadline)[:255],
                 "ics": ics.calendar([ics.Deadline(cycle.id, cycle.year, stage, stage_label(stage), deadline, link)]),
             }
@@ -711,7 +715,7 @@ class Renderer:
     def _reminder_values(self, row: Notification, cycle: _CycleInfo, user: _UserInfo) -> dict[str, Any]:
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
             shared = self._round(cycle, row.stage, row.deadline, user.locale or "")
-            feed_url = (url_for("notifications.calendar_feed", token=user.calendar_token, _external=True)
+            feed_url = (external_url("notifications.calendar_feed", token=user.calendar_token)
                         if user.calendar_token else None)
             text, html = mail.render("reminder", user=user, feed_url=feed_url, **shared)
         return {"subject": shared["subject"], "body_text": text, "body_html": html, "ics": shared["ics"],
@@ -806,14 +810,31 @@ def subscribe(email: str) -> MailingListSubscriber | None:
         func.lower(MailingListSubscriber.email) == email.lower()))
     if subscriber is not None and subscriber.confirmed_at is not None:
         return subscriber
+    now = clock.now()
     if subscriber is None:
-        subscriber = MailingListSubscriber(email=email, created_at=clock.now())
+        subscriber = MailingListSubscriber(email=email, created_at=now)
         db.session.add(subscriber)
         db.session.flush()
+    elif _confirmation_sent_since(subscriber, now - CONFIRMATION_RESEND_AFTER):
+        # Issue 9: at most one confirmation a day per address, whoever asks: the form is no mail bomb.
+        return subscriber
     mail.queue(subscriber.email, _("Confirmez votre inscription à la liste de l'AMI"), "mailing_list_confirm",
+               key=f"{CONFIRMATION_KEY}{subscriber.id}:{now.isoformat()}",
                link=external_url("notifications.subscribe_confirm", token=subscriber.token),
                unsubscribe_url=external_url("notifications.unsubscribe", token=subscriber.token))
     return subscriber
+
+
+CONFIRMATION_KEY = "mailing-list-confirm:"
+CONFIRMATION_RESEND_AFTER = timedelta(days=1)
+
+
+def _confirmation_sent_since(subscriber: MailingListSubscriber, since: datetime) -> bool:
+    """A confirmation mail was written for this subscriber since then (the outbox row's key names it)."""
+    return db.session.scalar(select(exists().where(
+        Notification.recipient == subscriber.email,
+        Notification.key.startswith(f"{CONFIRMATION_KEY}{subscriber.id}:", autoescape=True),
+        Notification.created_at >= since))) or False
 
 
 def subscriber_by_token(token: str) -> MailingListSubscriber | None:

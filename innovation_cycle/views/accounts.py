@@ -7,6 +7,8 @@ or not an account exists, so they cannot be used to find out who has one.
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
@@ -29,16 +31,63 @@ from innovation_cycle.models import User
 from innovation_cycle.services import accounts
 from innovation_cycle.urls import safe_next
 
+# --- Issue 9: hardening (rate limits) ---
+# The client's address is the socket peer, or the one the trusted proxies forwarded (PROXY_COUNT, ProxyFix).
+KNOWN_DEVICE_COOKIE = "appareil_connu"
+KNOWN_DEVICE_MAX_AGE = 180 * 24 * 3600
+
+
+def _posted_email() -> str:
+    return (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _known_device() -> str | None:
+    """An id for this browser if it signed in before to the account being tried (a signed cookie set after a
+    successful login), else None. Its tries are counted apart, so strangers' failures on an account never
+    lock out its owner typing the right password from their own browser."""
+    value = request.cookies.get(KNOWN_DEVICE_COOKIE)
+    email = _posted_email()
+    if not value or not email:
+        return None
+    payload = accounts.read_known_device(value, KNOWN_DEVICE_MAX_AGE)
+    if payload is None or not secrets.compare_digest(payload["e"], accounts.email_digest(email)):
+        return None
+    return payload["d"]
+
 
 def _address_and_email() -> str:
-    """Per address *and* per account: an office behind one proxy is not locked out by one person's typos,
-    and one account cannot be guessed at from one address."""
-    return f"{get_remote_address()}|{(request.form.get('email') or '').strip().lower()}"
+    """Per address *and* account: an office behind one proxy is not locked out by one person's typos, an
+    attacker elsewhere cannot lock anyone out, and one account cannot be guessed at from one address."""
+    device = _known_device()
+    if device:
+        return f"device|{device}|{_posted_email()}"
+    return f"{get_remote_address()}|{_posted_email()}"
+
+
+def _address() -> str:
+    device = _known_device()
+    return f"device|{device}" if device else get_remote_address()
+
+
+def _refused(response) -> bool:
+    """Only refused sign-ins count: a team behind one address signing in all morning is never held off."""
+    return response.status_code != 302
 
 
 # Limits on the POSTs that check a password or send a mail (GETs are never counted).
 PER_ACCOUNT = limiter.limit("10 per 15 minutes", key_func=_address_and_email, methods=["POST"])
-PER_ADDRESS = limiter.limit("60 per hour", methods=["POST"])
+PER_ADDRESS = limiter.limit("60 per hour", key_func=_address, methods=["POST"])
+# The login's limits count failures only.
+LOGIN_PER_ACCOUNT = limiter.limit("10 per 15 minutes", key_func=_address_and_email, methods=["POST"],
+                                  deduct_when=_refused)
+LOGIN_PER_ADDRESS = limiter.limit("60 per hour", key_func=_address, methods=["POST"], deduct_when=_refused)
+
+
+def _remember_device(response, user: User):
+    response.set_cookie(KNOWN_DEVICE_COOKIE, accounts.known_device_token(user), max_age=KNOWN_DEVICE_MAX_AGE,
+                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True,
+                        samesite="Lax", path=url_for("accounts.login"))
+    return response
 
 
 bp = Blueprint("accounts", __name__, url_prefix="/compte")
@@ -63,8 +112,8 @@ def invalid_link(error: accounts.InvalidToken):
 
 @bp.route("/connexion", methods=["GET", "POST"])
 @requires("account.login")
-@PER_ACCOUNT
-@PER_ADDRESS
+@LOGIN_PER_ACCOUNT
+@LOGIN_PER_ADDRESS
 def login():
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated and request.method == "GET":
@@ -78,13 +127,17 @@ def login():
             refusal = exc.reason
         else:
             login_user(user, remember=bool(form.remember.data))
-            return redirect(next_url or url_for("dashboard.index"))
+            return _remember_device(redirect(next_url or url_for("dashboard.index")), user)
     return render_template("accounts/login.html", form=form, refusal=refusal, next_url=next_url), _status()
 
 
 @bp.post("/deconnexion")
 @requires("account.logout")
 def logout():
+    # A new security stamp ends this session and every remember-me cookie server side: a copy of either,
+    # replayed later, no longer signs anyone in.
+    accounts.end_sessions(_me())
+    transaction.commit()
     logout_user()
     flash(_("Vous êtes déconnecté."), "success")
     return redirect(url_for("public.home"))
@@ -116,6 +169,7 @@ def forgot_password():
 def reset_password(token: str):
     user = accounts.read_token(token, accounts.RESET_PASSWORD)
     form = NewPasswordForm()
+    form.account_email = user.email
     if form.validate_on_submit():
         accounts.reset_password(user, form.password.data)
         transaction.commit()
@@ -132,6 +186,7 @@ def reset_password(token: str):
 def accept_invitation(token: str):
     user = accounts.read_token(token, accounts.INVITATION)
     form = NewPasswordForm()
+    form.account_email = user.email
     if form.validate_on_submit():
         accounts.accept_invitation(user, form.password.data)
         transaction.commit()
@@ -153,22 +208,18 @@ def accept_invitation(token: str):
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
+        email = form.email.data.strip()
         try:
-            user = accounts.signup_company(form.name.data, form.email.data, form.password.data,
-                                           form.company_name.data)
+            accounts.signup_company(form.name.data, email, form.password.data, form.company_name.data)
             transaction.commit()
-        except accounts.DuplicateEmail as exc:
-            transaction.rollback()
-            form.email.errors.append(str(exc))
         except IntegrityError:
-            # The same address signed up between our check and the commit.
+            # The same address signed up between our check and the commit: that sign-up's mail is on its way.
             transaction.rollback()
-            form.email.errors.append(str(accounts.DuplicateEmail(form.email.data.strip())))
-        else:
-            flash(_("Votre compte est créé. Un courriel a été envoyé à %(email)s : suivez son lien (valable "
-                    "%(lifetime)s) pour confirmer votre adresse, puis connectez-vous.",
-                    email=user.email, lifetime=accounts.link_lifetime(accounts.CONFIRM_EMAIL)), "success")
-            return redirect(url_for("accounts.login"))
+        # The same answer whether or not the address had an account (its owner gets a mail instead).
+        flash(_("Votre compte est créé. Un courriel a été envoyé à %(email)s : suivez son lien (valable "
+                "%(lifetime)s) pour confirmer votre adresse, puis connectez-vous.",
+                email=email, lifetime=accounts.link_lifetime(accounts.CONFIRM_EMAIL)), "success")
+        return redirect(url_for("accounts.login"))
     return render_template("accounts/signup.html", form=form), _status()
 
 
@@ -241,6 +292,7 @@ def profile():
 @requires("account.profile")
 def change_password():
     form = ChangePasswordForm()
+    form.account_email = current_user.email
     if form.validate_on_submit():
         if not accounts.check_password(current_user, form.current_password.data):
             form.current_password.errors.append(_("Le mot de passe actuel est incorrect."))

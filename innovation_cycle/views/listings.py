@@ -160,7 +160,8 @@ def _export(kind: str, rows, columns, cycle: Cycle, title: str) -> Response:
     audit.record(f"listing.export_{kind}", cycle, after={"format": fmt, "rows": len(rows),
                                                            "filters": request.args.to_dict()})
     transaction.commit()
-    response = Response(body, mimetype=mimetype)
+    # content_type, not mimetype: Werkzeug adds a charset to a text/* mimetype, which gave "charset" twice.
+    response = Response(body, content_type=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from forms.notifications import ButtonForm, PreferencesForm, SubscribeForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import requires
-from innovation_cycle.extensions import db
+from innovation_cycle.extensions import db, limiter
 from innovation_cycle.models import User
 from innovation_cycle.services import notifications
 
@@ -38,7 +39,7 @@ def preferences():
         transaction.commit()  # a token created for an account made before the feed existed
     return render_template(
         "notifications/preferences.html", form=form, button=ButtonForm(),
-        feed_url=url_for("notifications.calendar_feed", token=token, _external=True),
+        feed_url=notifications.external_url("notifications.calendar_feed", token=token),
     ), (UNPROCESSABLE if request.method == "POST" else 200)
 
 
@@ -68,8 +69,15 @@ def calendar_feed(token: str):
 # --- the AMI mailing list ------------------------------------------------------------------------------
 
 
+def _address_and_email() -> str:
+    return f"{get_remote_address()}|{(request.form.get('email') or '').strip().lower()[:254]}"
+
+
 @bp.route("/liste-ami", methods=["GET", "POST"])
 @requires("mailing_list.subscribe")
+# Issue 9: nobody mails strangers in bulk through this form (and the service sends one confirmation a day).
+@limiter.limit("5 per hour", key_func=_address_and_email, methods=["POST"])
+@limiter.limit("20 per hour", methods=["POST"])
 def subscribe():
     form = SubscribeForm()
     if form.validate_on_submit():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 
 from innovation_cycle.authz import requires
 from innovation_cycle.services import cycles
@@ -38,3 +38,44 @@ def set_language():
 def health():
     """For load balancers: answers without touching the database."""
     return {"status": "ok"}
+
+
+# --- Issue 9: hardening (readiness) ---
+
+
+@bp.get("/sante/pret")
+@requires("public.view")
+def ready():
+    """Readiness, for load balancers (/sante stays liveness): 503 when the database does not answer, so that
+    no one is sent to an instance that can only show an error. Redis is checked and reported; without it the
+    site still works (mails wait in the outbox, the rate limits count in memory), so it does not make the
+    instance unready."""
+    import contextlib
+
+    from sqlalchemy import text
+
+    from innovation_cycle.extensions import db
+
+    checks = {"database": "ok", "redis": "absent"}
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        checks["database"] = "indisponible"
+    finally:
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+    if current_app.config.get("REDIS_URL"):
+        from innovation_cycle import tasks
+
+        try:
+            tasks.redis_connection().ping()
+            checks["redis"] = "ok"
+        except Exception:  # noqa: BLE001
+            checks["redis"] = "indisponible"
+    ready = checks["database"] == "ok"
+    response = jsonify(status="ok" if ready else "indisponible", **checks)
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    if not ready:
+        response.headers["Retry-After"] = str(int(current_app.config.get("UNAVAILABLE_RETRY_AFTER", 30)))
+    return response
