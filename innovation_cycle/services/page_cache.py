@@ -46,3 +46,7 @@ class FragmentCache:
         with self._lock:
             self._entries.clear()
             self.hits = self.misses = 0
+
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
