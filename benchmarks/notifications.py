@@ -16,7 +16,10 @@ The database and the Redis database given are emptied. For each worker count:
    due, enqueues the jobs (25 rows each), the workers render, send over SMTP and mark each row sent;
 4. the sink timestamps each mail; figures: messages per second from T0 to the last mail, and due -> delivered
    latency (receipt time - T0), median and 95th percentile; then the check that each of the 10,000 rows was
-   received exactly once (by its X-Notification-Key and Message-ID) and is `sent` in the database.
+   received exactly once (by its X-Notification-Key and Message-ID) and is `sent` in the database;
+5. the floor, measured in the same run right after: plain smtplib, as many clients as workers, one connection
+   each, sending the same number of copies of one of the delivered mails (same bytes) to a fresh sink of the
+   same kind; the ratio workers / floor is what the application's queue, database and rendering cost.
 """
 
 from __future__ import annotations
@@ -182,6 +185,7 @@ def run(args, workers: int) -> dict:
             statuses = dict(conn.execute(text("SELECT status, count(*) FROM notifications GROUP BY status")).all())
             keys = set(conn.execute(text("SELECT key FROM notifications")).scalars())
         engine.dispose()
+        sample = sample_message(app)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -212,10 +216,55 @@ def run(args, workers: int) -> dict:
         "median_s": statistics.median(latencies) if latencies else float("nan"),
         "p95_s": latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan"),
     }
+    result["sample"] = sample
     result["exactly_once"] = (result["received"] == args.count == result["distinct_keys"]
                               == result["distinct_message_ids"] and result["missing"] == 0
                               and statuses.get("sent") == args.count)
     return result
+
+
+def sample_message(app) -> bytes:
+    """One delivered mail, as the wire carries it (the floor sends copies of it)."""
+    from innovation_cycle.extensions import db
+    from innovation_cycle.models import Notification
+    from innovation_cycle.services import mail
+
+    with app.app_context():
+        row = db.session.scalars(db.select(Notification).where(Notification.status == "sent").limit(1)).one()
+        return mail.wire_bytes(row, mail.sanitize_address(app.extensions["mail"].default_sender))
+
+
+def smtp_floor(count: int, clients: int, sample: bytes) -> dict:
+    """Raw SMTP: `clients` threads, one smtplib connection each, `count` copies of `sample` in all."""
+    import smtplib
+
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    shares = [count // clients + (1 if n < count % clients else 0) for n in range(clients)]
+
+    def client(share: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            for _ in range(share):
+                smtp.sendmail("ne-pas-repondre@bench.local", ["agent@pfra.bench"], sample)
+
+    try:
+        started = time.time()
+        threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with sink.lock:
+            received = list(sink.received)
+    finally:
+        controller.stop()
+    last = max(t for t, _, _ in received) if received else started
+    return {"received": len(received), "elapsed_s": last - started,
+            "rate": len(received) / (last - started) if received else 0.0}
 
 
 def main() -> None:
@@ -242,6 +291,11 @@ def main() -> None:
         print(f"  exactly once: {result['exactly_once']} (distinct keys {result['distinct_keys']}, distinct "
               f"Message-IDs {result['distinct_message_ids']}, duplicates {result['duplicates']}, missing "
               f"{result['missing']}, rows {result['statuses']})")
+        floor = smtp_floor(args.count, workers, result["sample"])
+        result["floor_rate"] = floor["rate"]
+        print(f"  raw-SMTP floor ({workers} smtplib client(s), one connection each, same mail, same sink): "
+              f"{floor['received']} in {floor['elapsed_s']:.2f} s -> {floor['rate']:.0f} msg/s")
+        print(f"  ratio to the floor: {result['rate'] / floor['rate']:.0%}" if floor["rate"] else "  no floor")
     if not all(r["exactly_once"] for r in results):
         sys.exit(1)
 

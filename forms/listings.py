@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, Regexp
 
 from forms import SingleLine
 
@@ -33,6 +33,8 @@ class NeedFilterForm(_ListingFilters):
 
 
 class ApplicationFilterForm(_ListingFilters):
-    need = SelectField(_l("Besoin visé"), choices=[], default="")
+    # The need's number, not a list of every accepted need (a thousand options in each page at national scale).
+    need = StringField(_l("Besoin visé (n°)"), validators=[Optional(), Regexp(r"^\s*\d{1,9}\s*$", message=_l(
+        "Indiquez le numéro du besoin (en chiffres), tel qu'il figure dans le suivi des besoins."))])
     size = SelectField(_l("Taille de l'entreprise"), choices=[], default="")
     trl = SelectField(_l("Maturité (TRL)"), choices=[], default="")

@@ -266,3 +266,116 @@ def test_the_dashboard_reminds_the_admin_to_write_the_ami(client, login, admin, 
 def test_the_dashboard_of_the_pfra_follows_the_answers_during_the_ami(client, login, make, published):
     login(make.user(Role.PFRA_AGENT))
     assert "AMI 2017 : aucune réponse reçue pour l'instant" in text_of(client.get("/tableau-de-bord/"))
+
+
+# --- at scale: bounded, translated once, cached for anonymous readers ------------------------------------------
+
+
+@pytest.fixture
+def crowded(make, cycle, clock):
+    """An open AMI with 3 themes of 9 needs each (one need in two themes) and 9 needs without a theme."""
+    buyer = make.organization("Ville de Roubaix")
+    themes = [Theme(cycle=cycle, name=f"Thème {i}", position=i) for i in range(3)]
+    db.session.add_all(themes)
+    for t, theme in enumerate(themes):
+        for i in range(9):
+            add_need(cycle, buyer, f"Besoin {t}-{i}", themes=[theme] + ([themes[2]] if (t, i) == (0, 0) else []))
+    for i in range(9):
+        add_need(cycle, buyer, f"Sans thème {i}")
+    write_ami(cycle)
+    cycle.state = "ami_sourcing"
+    db.session.commit()
+    clock.set(AMI_OPEN)
+    return themes
+
+
+def _cards(response) -> list[str]:
+    return re.findall(r"<h4[^>]*>([^<]+)</h4>", response.get_data(as_text=True))
+
+
+def test_the_overview_shows_a_few_needs_per_theme_and_links_to_the_rest(app, client, crowded):
+    app.config.update(AMI_THEME_PREVIEW=4, AMI_PAGE_SIZE=5)
+    response = client.get("/ami")
+    page = text_of(response)
+    assert "36 besoins" in page  # distinct needs: the one in two themes counts once
+    assert "Thème 0 9" in page and "Thème 2 10" in page and "Autres besoins 9" in page
+    cards = _cards(response)
+    assert len(cards) == 4 * 4  # four per section, whatever the number of needs
+    assert cards.count("Besoin 0-0") == 2  # under each of its two themes, once
+    assert "Voir les 10 besoins de ce thème" in page
+    link = f'/ami?theme={crowded[2].id}#besoins'
+    assert link in response.get_data(as_text=True)
+    assert '/ami?theme=0#besoins' in response.get_data(as_text=True)  # the needs without a theme
+
+
+def test_a_theme_is_shown_a_page_at_a_time(app, client, crowded):
+    app.config.update(AMI_THEME_PREVIEW=4, AMI_PAGE_SIZE=4)
+    theme = crowded[2]
+    first = client.get(f"/ami?theme={theme.id}")
+    assert _cards(first) == ["Besoin 0-0", "Besoin 2-0", "Besoin 2-1", "Besoin 2-2"]
+    assert "10 besoins" in text_of(first) and "Page suivante" in text_of(first)
+    third = client.get(f"/ami?theme={theme.id}&page=3")
+    assert _cards(third) == ["Besoin 2-7", "Besoin 2-8"]
+    assert _cards(client.get("/ami?theme=0&q=Sans&page=3")) == ["Sans thème 8"]
+    # A search without a theme keeps the overview; its "see all" link keeps the search.
+    searched = client.get("/ami?q=2-")
+    assert "9 besoins correspondent" in text_of(searched)
+    assert f"/ami?theme={theme.id}&amp;q=2-#besoins" in searched.get_data(as_text=True)
+
+
+def test_the_page_costs_the_same_queries_for_9_or_90_needs_per_theme(app, client, make, crowded):
+    from test_query_budgets import count_queries
+
+    theme_ids = [t.id for t in crowded]
+    cycle_id = crowded[0].cycle_id
+
+    def queries(url: str) -> int:
+        app.extensions.pop("ami_public_fragments", None)
+        db.session.expunge_all()
+        with count_queries() as statements:
+            assert client.get(url).status_code == 200
+        return len(statements)
+
+    before = (queries("/ami"), queries(f"/ami?theme={theme_ids[0]}"))
+    buyer = make.organization("Ville de Tourcoing")
+    for theme_id in theme_ids:
+        theme = db.session.get(Theme, theme_id)
+        for i in range(80):
+            db.session.add(Need(cycle_id=cycle_id, organization=buyer, title=f"Autre {theme.name} {i}",
+                                problem="p", status="accepted", created_at=AMI_OPEN, updated_at=AMI_OPEN,
+                                themes=[theme]))
+    db.session.commit()
+    after = (queries("/ami"), queries(f"/ami?theme={theme_ids[0]}"))
+    assert after == before and max(after) <= 14, (before, after)
+
+
+def test_anonymous_readers_get_a_cached_section_renewed_when_a_need_changes(app, client, login, make, crowded, clock):
+    from test_query_budgets import count_queries
+
+    cache = app.extensions.setdefault("ami_public_fragments", ami_service_cache())
+    assert "27 besoins" not in text_of(client.get("/ami"))
+    first = client.get("/ami").get_data(as_text=True)
+    assert cache.hits == 1 and cache.misses == 1
+    with count_queries() as statements:
+        assert client.get("/ami").get_data(as_text=True) == first
+    assert len(statements) <= 6, statements  # the cycle, its windows, the AMI, the themes, the signature
+    # A need withdrawn from the AMI (its service stamps updated_at): a new key, the page changes at once.
+    need = db.session.scalar(select(Need).where(Need.title == "Besoin 1-3"))
+    need.status, need.updated_at = "rejected", clock.now()
+    db.session.commit()
+    page = text_of(client.get("/ami"))
+    assert "35 besoins" in page and "Besoin 1-3" not in page
+    # A new accepted need, the AMI text changed, the cycle moved: each renews it too.
+    add_need(need.cycle, need.organization, "Besoin tout neuf", themes=[crowded[1]])
+    assert "36 besoins" in text_of(client.get("/ami"))
+    # A signed-in reader is never served the anonymous copy (and never fills it).
+    misses = cache.misses
+    login(make.user(Role.ADMIN))
+    assert "36 besoins" in text_of(client.get("/ami"))
+    assert cache.misses == misses
+
+
+def ami_service_cache():
+    from innovation_cycle.services.page_cache import FragmentCache
+
+    return FragmentCache()

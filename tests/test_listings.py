@@ -307,8 +307,10 @@ def test_the_answers_listing_renders_2000_answers_and_200_needs_in_bounded_queri
 
     _last: list[str] = []
 
-    def queries_for(url: str) -> int:
+    def queries_for(url: str, warm: bool = False) -> int:
         db.session.expunge_all()
+        if not warm:  # the department choices are kept a while per process: measure them read
+            app.extensions.pop("listing_departments", None)
         with count_queries() as statements:
             response = client.get(url)
         assert response.status_code == 200
@@ -321,6 +323,9 @@ def test_the_answers_listing_renders_2000_answers_and_200_needs_in_bounded_queri
     filtered = queries_for(f"/suivi/reponses?theme={theme_id}&size=pme&department=62")
     assert small <= 12, "\n".join(s[:150] for s in _last)
     assert large == small and filtered == small  # the same, however many rows a page shows
+    assert queries_for("/suivi/reponses", warm=True) == small - 1  # the department choices are not read again
+    counted = [s for s in _last if "count(" in s.lower()]
+    assert len(counted) == 1 and " JOIN " not in counted[0].upper()  # the total is counted on the table alone
     page = client.get("/suivi/reponses")
     assert "2000 résultats" in text_of(page) and len(rows_of(page)) == 200
     assert rows_of(client.get(f"/suivi/reponses?theme={theme_id}&size=pme&department=62"))
@@ -338,3 +343,57 @@ def test_the_csv_export_names_its_charset_once(client, staff, world):
     response = client.get("/suivi/reponses/export?format=csv")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
+# --- at scale: the need by its number, department choices kept a while, exports streamed ----------------------
+
+
+def test_the_need_filter_takes_a_number_and_names_the_need(client, staff, world):
+    staff(Role.ADMIN)
+    response = client.get(f"/suivi/reponses?need={world.needs['lits'].id}")
+    assert set(rows_of(response)) == {"Lit connecté", "Conciergerie mobile"}
+    assert f"Besoin n° {world.needs['lits'].id} : Gestion des lits" in text_of(response)
+    assert "<option" not in response.get_data(as_text=True).split('id="need"')[1].split("</div>")[0]
+    bad = client.get("/suivi/reponses?need=vélo")
+    assert bad.status_code == 422 and "Indiquez le numéro du besoin (en chiffres)" in text_of(bad)
+
+
+def test_department_choices_are_kept_but_a_new_department_is_found(client, staff, world, make):
+    staff(Role.ADMIN)
+    assert client.get("/suivi/reponses?department=62").status_code == 200
+    # A company from a department no answer had yet: the kept choices do not know it, they are read again.
+    w = World(make, world.cycle)
+    w.n = 50
+    w.answer("Drone côtier", w.company("Drones du Nord", "02", "micro"), [world.needs["velo"]])
+    db.session.commit()
+    response = client.get("/suivi/reponses?department=02")
+    assert response.status_code == 200 and rows_of(response) == ["Drone côtier"]
+
+
+def test_exports_are_streamed_header_first(app, client, staff, world):
+    staff(Role.ADMIN)
+    started = []
+
+    def spy(original):
+        def batches(query):
+            started.append(True)
+            yield from original(query)
+        return batches
+
+    from innovation_cycle.services import listings
+
+    original = listings._batches
+    listings._batches = spy(original)
+    try:
+        response = client.get("/suivi/reponses/export?format=csv", buffered=False)
+        assert response.is_streamed
+        chunks = iter(response.response)
+        first = next(chunks)
+        assert first.startswith(b"\xef\xbb\xbfN\xc2\xb0;Solution;") and not started  # before any row is read
+        rest = b"".join(chunks)
+        assert started and b"Capteur v\xc3\xa9lo" in rest
+        response.close()
+        xlsx = client.get("/suivi/besoins/export?format=xlsx")
+        assert xlsx.is_streamed and load_workbook(io.BytesIO(xlsx.data)).active.max_row == 4
+    finally:
+        listings._batches = original

@@ -79,6 +79,8 @@ class Application(Base):
         CheckConstraint("market_status IS NULL OR market_status IN ('prototype', 'pilot', 'on_sale')",
                         name="market_status_known"),
         Index("ix_applications_cycle_status", "cycle_id", "status"),
+        # The answers listing's default order (newest first) read from the index, not sorted (issue 11).
+        Index("ix_applications_cycle_submitted", "cycle_id", submitted_at.desc(), id.desc()),
     )
 
     @property

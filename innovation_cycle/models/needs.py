@@ -54,6 +54,8 @@ need_themes = Table(
     Base.metadata,
     Column("need_id", ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True),
     Column("theme_id", ForeignKey("themes.id", ondelete="CASCADE"), primary_key=True),
+    # The theme filters and the public page's sections go from a theme to its needs (issue 11).
+    Index("ix_need_themes_theme_id", "theme_id"),
 )
 
 

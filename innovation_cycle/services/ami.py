@@ -23,6 +23,7 @@ from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     AmiCall,
     Application,
+    Attachment,
     CommitteeMember,
     Cycle,
     Need,
@@ -225,16 +226,20 @@ class PublicFilters:
 class ThemeGroup:
     theme: Theme | None  # None: needs without a theme
     needs: list[Need] = field(default_factory=list)
+    count: int = 0  # needs of the group matching the filters (the cards shown may be fewer)
+
+
+NO_THEME = 0  # the theme filter's value for the needs without a theme ("Autres besoins")
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def public_needs_query(cycle: Cycle, filters: PublicFilters) -> Select:
-    """Accepted needs of the cycle, and nothing else: drafts, submitted, returned, rejected and merged needs
-    never reach the public page."""
-    query = select(Need).where(Need.cycle_id == cycle.id, Need.status == "accepted")
+def _public_conditions(cycle: Cycle, filters: PublicFilters) -> list[Any]:
+    """The WHERE clauses of the public listing, for any SELECT over `needs`: accepted needs of the cycle, and
+    nothing else (drafts, submitted, returned, rejected and merged needs never reach the public page)."""
+    conditions: list[Any] = [Need.cycle_id == cycle.id, Need.status == "accepted"]
     if filters.q:
         words = [w for w in filters.q.split() if w][:8]
         for word in words:
@@ -242,22 +247,31 @@ def public_needs_query(cycle: Cycle, filters: PublicFilters) -> Select:
             public_name = select(Organization.id).where(Organization.id == Need.organization_id,
                                                         Need.confidential.is_(False),
                                                         Organization.name.ilike(pattern, escape="\\"))
-            query = query.where(or_(Need.title.ilike(pattern, escape="\\"),
-                                    Need.problem.ilike(pattern, escape="\\"),
-                                    Need.context.ilike(pattern, escape="\\"),
-                                    Need.expected_outcomes.ilike(pattern, escape="\\"),
-                                    public_name.exists()))
-    if filters.theme_id:
-        query = query.where(Need.id.in_(select(need_themes.c.need_id)
-                                        .where(need_themes.c.theme_id == filters.theme_id)))
+            conditions.append(or_(Need.title.ilike(pattern, escape="\\"),
+                                  Need.problem.ilike(pattern, escape="\\"),
+                                  Need.context.ilike(pattern, escape="\\"),
+                                  Need.expected_outcomes.ilike(pattern, escape="\\"),
+                                  public_name.exists()))
+    if filters.theme_id == NO_THEME:
+        conditions.append(~select(need_themes.c.need_id).where(need_themes.c.need_id == Need.id).exists())
+    elif filters.theme_id:
+        conditions.append(Need.id.in_(select(need_themes.c.need_id).where(need_themes.c.theme_id == filters.theme_id)))
     if filters.category:
-        query = query.where(Need.procurement_category == filters.category)
+        conditions.append(Need.procurement_category == filters.category)
     if filters.experimentation:
-        query = query.where(Need.open_to_experimentation.is_(True))
+        conditions.append(Need.open_to_experimentation.is_(True))
     if filters.non_technological:
-        query = query.where(Need.non_technological_welcome.is_(True))
-    return query.options(selectinload(Need.themes), selectinload(Need.organization),
-                         selectinload(Need.attachments)).order_by(Need.title, Need.id)
+        conditions.append(Need.non_technological_welcome.is_(True))
+    return conditions
+
+
+_CARD_LOADS = (selectinload(Need.organization), selectinload(Need.attachments))
+
+
+def public_needs_query(cycle: Cycle, filters: PublicFilters) -> Select:
+    """Accepted needs of the cycle matching the filters, in the page's order (title, then id)."""
+    return (select(Need).where(*_public_conditions(cycle, filters))
+            .options(selectinload(Need.themes), *_CARD_LOADS).order_by(Need.title, Need.id))
 
 
 def themes_of(cycle: Cycle) -> list[Theme]:
@@ -274,7 +288,65 @@ def group_by_theme(needs: list[Need], themes: list[Theme], only_theme: int | Non
         for key in keys:
             if only_theme is None or key == only_theme:
                 groups[key].needs.append(need)
+    for group in groups.values():
+        group.count = len(group.needs)
     return [g for g in groups.values() if g.needs]
+
+
+def count_public_needs(cycle: Cycle, filters: PublicFilters) -> int:
+    """Distinct needs matching the filters (a need with two themes counts once)."""
+    return db.session.scalar(select(func.count(Need.id)).where(*_public_conditions(cycle, filters))) or 0
+
+
+def theme_overview(cycle: Cycle, filters: PublicFilters, themes: list[Theme], per_theme: int) -> list[ThemeGroup]:
+    """The page without a theme chosen: each theme's count and its first `per_theme` needs (by title), the
+    needs without a theme last. Three queries plus the cards' loads, and at most `per_theme` cards per theme,
+    whatever the number of needs: the page is bounded by the number of themes, not of needs."""
+    conditions = _public_conditions(cycle, filters)
+    theme_key = func.coalesce(need_themes.c.theme_id, NO_THEME)
+    joined = select(Need.id).outerjoin(need_themes, need_themes.c.need_id == Need.id).where(*conditions)
+    counts = dict(db.session.execute(
+        joined.with_only_columns(theme_key, func.count(Need.id)).group_by(theme_key)).all())
+    ranked = joined.with_only_columns(
+        theme_key.label("theme_id"), Need.id.label("need_id"),
+        func.row_number().over(partition_by=theme_key, order_by=(Need.title, Need.id)).label("rank")).subquery()
+    picked = db.session.execute(select(ranked.c.theme_id, ranked.c.need_id).where(ranked.c.rank <= per_theme)
+                                .order_by(ranked.c.rank)).all()
+    needs = {n.id: n for n in db.session.scalars(
+        select(Need).where(Need.id.in_({need_id for _t, need_id in picked})).options(*_CARD_LOADS))}
+    groups: OrderedDict[int, ThemeGroup] = OrderedDict((t.id, ThemeGroup(t)) for t in themes)
+    groups[NO_THEME] = ThemeGroup(None)
+    for theme_id, need_id in picked:
+        if theme_id in groups:
+            groups[theme_id].needs.append(needs[need_id])
+    for theme_id, group in groups.items():
+        group.count = counts.get(theme_id, 0)
+    return [g for g in groups.values() if g.count]
+
+
+def theme_page(cycle: Cycle, filters: PublicFilters, themes: list[Theme], page: int, per_page: int):
+    """One theme chosen (or the needs without a theme): its needs, a page at a time."""
+    query = (select(Need).where(*_public_conditions(cycle, filters)).options(*_CARD_LOADS)
+             .order_by(Need.title, Need.id))
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def public_signature(cycle: Cycle) -> tuple[Any, ...]:
+    """What the public needs section depends on in the database, read in one query: the cycle's version and
+    state, the AMI text's last change, the needs' last change and accepted count, the needs' attachments.
+    A cached section whose signature differs is stale: publishing, changing or withdrawing a need, moving the
+    cycle, editing the AMI or adding a file each change it."""
+    needs_of_cycle = select(Need.id).where(Need.cycle_id == cycle.id)
+    row = db.session.execute(select(
+        select(Cycle.version).where(Cycle.id == cycle.id).scalar_subquery(),
+        select(Cycle.state).where(Cycle.id == cycle.id).scalar_subquery(),
+        select(AmiCall.updated_at).where(AmiCall.cycle_id == cycle.id).scalar_subquery(),
+        select(func.max(Need.updated_at)).where(Need.cycle_id == cycle.id).scalar_subquery(),
+        select(func.count(Need.id)).where(Need.cycle_id == cycle.id, Need.status == "accepted").scalar_subquery(),
+        select(func.count(Attachment.id)).where(Attachment.need_id.in_(needs_of_cycle)).scalar_subquery(),
+        select(func.max(Attachment.id)).where(Attachment.need_id.in_(needs_of_cycle)).scalar_subquery(),
+    )).one()
+    return tuple(str(value) for value in row)
 
 
 def buyer_label(need: Need) -> str:

@@ -21,11 +21,12 @@ and a failed attempt waits in `pending` until its next due time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -346,7 +347,7 @@ def deliver(ids: Sequence[int]) -> Outcome:
         db.session.rollback()  # no read transaction left open while talking to the mail server
         max_attempts = current_app.config["NOTIFY_MAX_ATTEMPTS"]
         queue_mode = uses_queue()
-        with renderer, mail.Transport() as transport:
+        with renderer, mail.Transport() as transport, _fast_commits(conn):
             for row in rows:
                 try:
                     cancel_reason = renderer.prepare(row)
@@ -400,6 +401,25 @@ def is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPAuthenticationError | smtplib.SMTPSenderRefused):
         return False
     return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+
+
+@contextlib.contextmanager
+def _fast_commits(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the batch's per-mail commits return without waiting for the WAL flush (one fsync per mail
+    can cost more than the SMTP conversation). A mark is visible to every other process at its commit, so a
+    killed worker still sends nothing twice; only a crash of the database server itself, within a fraction of
+    a second of a commit, could forget a `sent` and, after the lease, send that mail again."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.exec_driver_sql("SET synchronous_commit TO OFF")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.rollback()  # a failed statement must not keep the RESET from running
+        conn.exec_driver_sql("RESET synchronous_commit")
+        conn.commit()
 
 
 def describe(exc: BaseException) -> str:

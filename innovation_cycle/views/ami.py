@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from forms import put_errors
 from forms.ami import AmiForm, PublicNeedFilterForm, RulesDocumentForm
@@ -12,9 +16,10 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Cycle
-from innovation_cycle.params import db_id
+from innovation_cycle.params import page_number, parse_int
 from innovation_cycle.services import ami as ami_service
 from innovation_cycle.services import uploads
+from innovation_cycle.services.page_cache import FragmentCache
 
 bp = Blueprint("ami", __name__, url_prefix="/ami")
 
@@ -26,9 +31,10 @@ def _answer_endpoint() -> str | None:
 
 def _filters(cycle: Cycle, themes) -> tuple[PublicNeedFilterForm, ami_service.PublicFilters]:
     form = PublicNeedFilterForm(formdata=request.args)
-    form.theme.choices = [("", _("Tous les thèmes"))] + [(str(t.id), t.name) for t in themes]
-    theme_ids = {t.id for t in themes}
-    theme = request.args.get("theme", type=db_id)
+    form.theme.choices = ([("", _("Tous les thèmes"))] + [(str(t.id), t.name) for t in themes]
+                          + [(str(ami_service.NO_THEME), _("Autres besoins (sans thème)"))])
+    theme_ids = {t.id for t in themes} | {ami_service.NO_THEME}
+    theme = parse_int(request.args.get("theme"), minimum=0)
     category = form.category.data if form.category.data in ("goods", "services", "works") else None
     q = (form.q.data or "").strip()[:200]
     return form, ami_service.PublicFilters(q=q, theme_id=theme if theme in theme_ids else None, category=category,
@@ -36,20 +42,71 @@ def _filters(cycle: Cycle, themes) -> tuple[PublicNeedFilterForm, ami_service.Pu
                                            non_technological=bool(form.non_technological.data))
 
 
+def _labels() -> dict[str, Any]:
+    """The cards' fixed texts, translated once per page rather than once per card (a gettext call costs as
+    much as the rest of a card's rendering)."""
+    buyer_before, _mark, buyer_after = _("Acheteur : %(buyer)s", buyer="\x00").partition("\x00")
+    return {
+        "buyer": (buyer_before, buyer_after), "confidential_buyer": _("un acheteur public de la région"),
+        "categories": {"goods": _("Fournitures"), "services": _("Services"), "works": _("Travaux")},
+        "problem": _("Le problème à résoudre"), "context": _("Contexte"), "outcomes": _("Résultats attendus"),
+        "scope": _("Périmètre"), "constraints": _("Contraintes et attentes"),
+        "constraint_names": [
+            ("constraint_data_protection", _("Protection des données")), ("constraint_security", _("Sécurité")),
+            ("constraint_hosting", _("Hébergement")), ("constraint_accessibility", _("Accessibilité")),
+            ("constraint_interoperability", _("Interopérabilité")),
+            ("environmental_social", _("Attentes environnementales et sociales"))],
+        "experimentation": _("Ouvert à une expérimentation"),
+        "non_technological": _("Innovation non technologique bienvenue"),
+        "consultation": _("Consultation envisagée : %(date)s", date="\x00").partition("\x00"),
+        "cpv": _("CPV %(code)s", code="\x00").partition("\x00"),
+        "answer": _("Répondre à ce besoin"), "other_needs": _("Autres besoins"),
+    }
+
+
+def _needs_section(cycle: Cycle, phase: str, themes) -> Markup:
+    """The needs part of the page: either every theme with its first needs and a link to the rest, or one
+    theme's needs a page at a time. Never every need: the page does not grow with their number."""
+    form, filters = _filters(cycle, themes)
+    config = current_app.config
+    total = ami_service.count_public_needs(cycle, filters)
+    groups, page = [], None
+    if filters.theme_id is None:
+        groups = ami_service.theme_overview(cycle, filters, themes, config.get("AMI_THEME_PREVIEW", 6))
+    else:
+        page = ami_service.theme_page(cycle, filters, themes, page_number(),
+                                      config.get("AMI_PAGE_SIZE", 20))
+        theme = next((t for t in themes if t.id == filters.theme_id), None)
+        groups = [ami_service.ThemeGroup(theme, list(page.items), page.total or 0)] if page.total else []
+    more_args = {k: v for k, v in request.args.items() if k not in ("theme", "page")}
+    return Markup(render_template("ami/_needs.html", cycle=cycle, phase=phase, filters=form, total=total,
+                                  filtered=bool(request.args), groups=groups, page=page, more_args=more_args,
+                                  answer_endpoint=_answer_endpoint(), labels=_labels(),
+                                  theme_chosen=filters.theme_id is not None, no_theme=ami_service.NO_THEME))
+
+
+def _fragments() -> FragmentCache:
+    return current_app.extensions.setdefault(
+        "ami_public_fragments", FragmentCache(ttl=current_app.config.get("AMI_CACHE_TTL", 300)))
+
+
 def _public_page(cycle: Cycle | None):
     phase = ami_service.phase(cycle)
     ami = ami_service.ami_of(cycle) if cycle else None
     preview = phase == "upcoming" and ami is not None and can(current_user, "ami.manage", cycle)
-    context = {"cycle": cycle, "ami": ami, "phase": phase, "preview": preview, "groups": [], "total": 0,
+    context = {"cycle": cycle, "ami": ami, "phase": phase, "preview": preview, "needs_section": None,
                "rules": ami_service.rules_document(ami), "answer_endpoint": _answer_endpoint(),
-               "window": ami_service.window(cycle) if cycle else (None, None),
-               "buyer_label": ami_service.buyer_label, "filters": None, "filtered": False}
+               "window": ami_service.window(cycle) if cycle else (None, None)}
     if cycle is not None and ami is not None and (phase == "open" or preview):
         themes = ami_service.themes_of(cycle)
-        form, filters = _filters(cycle, themes)
-        needs = list(db.session.scalars(ami_service.public_needs_query(cycle, filters)))
-        context.update(filters=form, total=len(needs), filtered=bool(request.args),
-                       groups=ami_service.group_by_theme(needs, themes, filters.theme_id))
+        if current_user.is_authenticated:
+            context["needs_section"] = _needs_section(cycle, phase, themes)
+        else:
+            # Anonymous readers all see the same section for the same address: cached, keyed by the database
+            # state it was rendered from (a changed need, AMI or cycle makes a new key, never a stale page).
+            key = (cycle.id, phase, str(get_locale()), request.path, request.query_string,
+                   tuple((t.id, t.name, t.position) for t in themes), ami_service.public_signature(cycle))
+            context["needs_section"] = _fragments().get_or_set(key, lambda: _needs_section(cycle, phase, themes))
     return render_template("ami/public.html", **context)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+import tempfile
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -57,7 +59,8 @@ def _common_choices(form, cycle: Cycle, mine: list[Cycle], of: str, sorts: dict,
     form.cycle.data = str(cycle.id)
     form.theme.choices = [("", _("Tous"))] + [(str(t.id), t.name) for t in themes_of(cycle)]
     form.kind.choices = [("", _("Toutes"))] + [(k.value, directory.kind_label(k)) for k in listings.BUYER_KINDS]
-    form.department.choices = [("", _("Tous"))] + [(d, d) for d in listings.departments(cycle, of=of)]
+    form.department.choices = [("", _("Tous"))] + [
+        (d, d) for d in listings.departments(cycle, of=of, wanted=request.args.get("department"))]
     form.status.choices = [("", _("Tous"))] + [(s, label(s)) for s in states]
     form.sort.choices = [(key, str(title)) for key, (title, _column) in sorts.items()]
 
@@ -98,14 +101,13 @@ def _application_setup():
     form.kind.label.text = _("Catégorie d'acheteur des besoins visés")
     form.theme.label.text = _("Thème des besoins visés")
     form.department.label.text = _("Département de l'entreprise")
-    form.need.choices = [("", _("Tous"))] + [(str(i), t) for i, t in listings.need_choices(cycle)]
     form.size.choices = [("", _("Toutes"))] + [(s, str(company_service.SIZE_LABELS[s])) for s in listings.SIZES]
     form.trl.choices = ([("", _("Tous"))] + [(str(n), _("TRL %(n)s", n=n)) for n in range(1, 10)]
                         + [(listings.TRL_NA, _("Non applicable"))])
     valid = _validated(form)
     data = {name: (form[name].data if not form[name].errors else None) for name in form.data}
     filters = listings.ApplicationFilters(
-        theme_id=_int(data["theme"]), need_id=_int(data["need"]), kind=data["kind"] or None,
+        theme_id=_int(data["theme"]), need_id=_int((data["need"] or "").strip()), kind=data["kind"] or None,
         department=data["department"] or None, size=data["size"] or None, trl=data["trl"] or None,
         status=data["status"] or None, q=(data["q"] or "").strip(), sort=data["sort"] or "depot",
         descending=(data["order"] or "desc") != "asc")
@@ -116,14 +118,21 @@ def _endpoint(name: str) -> str | None:
     return name if name in current_app.view_functions else None
 
 
+def _paginate(query, total: int):
+    """A page of the listing, its total counted apart (on the base table) rather than over the joined query."""
+    page = db.paginate(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"],
+                       error_out=False, count=False)
+    page.total = total
+    return page
+
+
 @bp.get("/besoins")
 @requires("listing.view")
 def needs():
     cycle, form, filters, valid = _need_setup()
     page = counts = None
     if cycle is not None:
-        page = db.paginate(listings.needs_query(cycle, filters), page=page_number(),
-                           per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        page = _paginate(listings.needs_query(cycle, filters), listings.needs_count(cycle, filters))
         counts = listings.answer_counts(n.id for n in page.items)
     return render_template("listings/needs.html", cycle=cycle, form=form, filters=filters, page=page,
                            counts=counts or {}, sorts=listings.NEED_SORTS, status_label=need_service.status_label,
@@ -135,36 +144,43 @@ def needs():
 @requires("listing.view")
 def applications():
     cycle, form, filters, valid = _application_setup()
-    page = None
+    page = need_title = None
     if cycle is not None:
-        page = db.paginate(listings.applications_query(cycle, filters), page=page_number(),
-                           per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        page = _paginate(listings.applications_query(cycle, filters), listings.applications_count(cycle, filters))
+        need_title = listings.need_title(cycle, filters.need_id)
     return render_template("listings/applications.html", cycle=cycle, form=form, filters=filters, page=page,
                            sorts=listings.APPLICATION_SORTS, state_label=application_service.state_label,
-                           size_labels=company_service.SIZE_LABELS,
+                           size_labels=company_service.SIZE_LABELS, need_title=need_title,
                            detail_endpoint=_endpoint("applications.detail")), (200 if valid else 422)
 
 
-def _export(kind: str, rows, columns, cycle: Cycle, title: str) -> Response:
+def _export(kind: str, export: listings.Export, cycle: Cycle, title: str) -> Response:
+    """The file is streamed: the CSV's first bytes leave at once, rows follow as they are read (a batch at a
+    time); the XLSX is written by openpyxl's write-only mode to a temporary file, then sent in chunks."""
     fmt = request.args.get("format", "csv")
     if fmt not in ("csv", "xlsx"):
         abort(404)
-    rows = list(rows)
-    if fmt == "csv":
-        body, mimetype = listings.to_csv(rows, columns), "text/csv; charset=utf-8"
-    else:
-        body, mimetype = listings.to_xlsx(rows, columns, title), XLSX
     filename = listings.export_name(kind, cycle, fmt)
     # Who took which data out, with which filters: exports carry companies' and buyers' information.
-    # Written after the file is built: the commit expires the rows.
-    audit.record(f"listing.export_{kind}", cycle, after={"format": fmt, "rows": len(rows),
+    audit.record(f"listing.export_{kind}", cycle, after={"format": fmt, "rows": export.count,
                                                            "filters": request.args.to_dict()})
     transaction.commit()
-    # content_type, not mimetype: Werkzeug adds a charset to a text/* mimetype, which gave "charset" twice.
-    response = Response(body, content_type=mimetype)
+    if fmt == "csv":
+        body, mimetype = listings.csv_chunks(export), "text/csv; charset=utf-8"
+    else:
+        body, mimetype = _xlsx_chunks(export, title), XLSX
+    response = Response(stream_with_context(body), content_type=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _xlsx_chunks(export: listings.Export, title: str, size: int = 64 * 1024):
+    with tempfile.TemporaryFile() as spool:
+        listings.write_xlsx(export, title, spool)
+        spool.seek(0)
+        while chunk := spool.read(size):
+            yield chunk
 
 
 @bp.get("/besoins/export")
@@ -173,11 +189,7 @@ def needs_export():
     cycle, _form, filters, _valid = _need_setup()
     if cycle is None:
         abort(404)
-    rows = list(db.session.scalars(listings.needs_query(cycle, filters)).unique())
-    counts = listings.answer_counts(n.id for n in rows)
-    for need in rows:
-        need.answer_count = counts.get(need.id, 0)
-    return _export("besoins", rows, listings.NEED_COLUMNS, cycle, _("Besoins %(year)s", year=cycle.year))
+    return _export("besoins", listings.needs_export(cycle, filters), cycle, _("Besoins %(year)s", year=cycle.year))
 
 
 @bp.get("/reponses/export")
@@ -186,5 +198,5 @@ def applications_export():
     cycle, _form, filters, _valid = _application_setup()
     if cycle is None:
         abort(404)
-    rows = db.session.scalars(listings.applications_query(cycle, filters)).unique()
-    return _export("reponses", rows, listings.APPLICATION_COLUMNS, cycle, _("Réponses %(year)s", year=cycle.year))
+    return _export("reponses", listings.applications_export(cycle, filters), cycle,
+                   _("Réponses %(year)s", year=cycle.year))

@@ -1,0 +1,580 @@
+"""Benchmark: every listing and public page against a bare Flask floor, on a medium and a national dataset.
+
+Not a test: it prints a table. PostgreSQL, gunicorn -w 2 for both applications, on this machine.
+
+    # once: build the datasets (M: one cycle, 200 accepted needs, 2,000 answers, ~10 s; L: 13 conventions x
+    # 3 cycles, 50,000 needs, 200,000 answers, the open cycle 1,000 accepted needs and 5,000 answers, ~2 min)
+    .venv/bin/python benchmarks/pages.py seed --size M --database-url postgresql://postgres@127.0.0.1/bench_perf_m
+    .venv/bin/python benchmarks/pages.py seed --size L --database-url postgresql://postgres@127.0.0.1/bench_perf_l
+    # then, as often as wanted (the databases are only read):
+    .venv/bin/python benchmarks/pages.py run --m-url postgresql://postgres@127.0.0.1/bench_perf_m \\
+        --l-url postgresql://postgres@127.0.0.1/bench_perf_l [--app-dir /path/to/another/checkout] [--rounds 15]
+
+`seed` creates the database if needed, upgrades it with the migrations of the checkout it runs from, and
+fills it with bulk INSERTs (Core, thousands of rows a statement), not ORM objects one by one. `run` starts
+our application (`wsgi:app` of --app-dir, default this checkout) and the floor (`benchmarks/floor_app.py`: one
+indexed query for 50 rows, a count, a minimal Jinja table) with gunicorn -w 2 each, signs in as the
+benchmark's administrator, warms both up, then times `--rounds` rounds, each one every page of ours and the
+floor in a shuffled order (interleaved: a noisy neighbour slows both alike). It prints, per page and dataset:
+median, p90, ratio of the medians to the floor's, L/M, and the SQL queries the page runs (counted in-process
+with the test client, the same code). Exports are timed to their first byte and to their last. Then a
+throughput test of /ami against the floor: `--load-seconds` of 8 keep-alive connections each.
+
+Pages of later stages are added to PAGES (a path with {cycle}, {theme}, {need} placeholders; public or not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ADMIN_EMAIL = "admin@banc-essai.fr"
+ADMIN_PASSWORD = "banc-d-essai-2026"
+
+# (label, path, signed in). Placeholders: {cycle} the open cycle, {theme} one of its themes, {need} an accepted
+# need of it with answers.
+PAGES: list[tuple[str, str, bool]] = [
+    ("/ (home)", "/", False),
+    ("/accessibilite", "/accessibilite", False),
+    ("/ami (public)", "/ami", False),
+    ("/ami?theme", "/ami?theme={theme}", False),
+    ("/ami?q", "/ami?q=capteur", False),
+    ("/ami signed in", "/ami", True),
+    ("/suivi/besoins", "/suivi/besoins", True),
+    ("/suivi/besoins filtered", "/suivi/besoins?q=besoin&theme={theme}", True),
+    ("/suivi/reponses", "/suivi/reponses", True),
+    ("/suivi/reponses text+theme", "/suivi/reponses?q=solution&theme={theme}", True),
+    ("/suivi/reponses need", "/suivi/reponses?need={need}", True),
+    ("/reponses/examen", "/reponses/examen", True),
+    ("/tableau-de-bord/", "/tableau-de-bord/", True),
+]
+EXPORTS: list[tuple[str, str]] = [
+    ("CSV export (answers)", "/suivi/reponses/export?format=csv"),
+    ("XLSX export (answers)", "/suivi/reponses/export?format=xlsx"),
+    ("CSV export (needs)", "/suivi/besoins/export?format=csv"),
+]
+FLOOR_PATH = "/floor?cycle={cycle}"
+
+SIZES = {
+    # conventions, cycles per convention, needs in all, answers in all, accepted needs and answers of the open cycle
+    "M": {"conventions": 1, "cycles": 1, "needs": 200, "answers": 2_000, "open_needs": 200, "open_answers": 2_000,
+          "buyers": 60, "companies": 800, "themes": 8},
+    "L": {"conventions": 13, "cycles": 3, "needs": 50_000, "answers": 200_000, "open_needs": 1_000,
+          "open_answers": 5_000, "buyers": 1_500, "companies": 40_000, "themes": 10},
+}
+
+
+# --- seed ------------------------------------------------------------------------------------------------
+
+
+def _engine_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
+
+
+def _ensure_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(_engine_url(url))
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).scalar():
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def _chunks(rows: list[dict], size: int = 5_000):
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+def seed(url: str, size: str) -> None:
+    """Build a dataset with bulk inserts. Deterministic (seeded random), so M and L runs are comparable."""
+    _ensure_database(url)
+    env = dict(os.environ, DATABASE_URL=url, DEMO_MODE="0", SECRET_KEY="benchmark")
+    subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    os.environ.update({"DATABASE_URL": url, "DEMO_MODE": "0", "SECRET_KEY": "benchmark"})
+    from sqlalchemy import insert, select, text
+
+    from innovation_cycle import create_app
+    from innovation_cycle.extensions import db
+    from innovation_cycle.models import (
+        AmiCall,
+        Application,
+        ApplicationNeed,
+        Company,
+        Convention,
+        Cycle,
+        Need,
+        Organization,
+        OrganizationKind,
+        Role,
+        StageWindow,
+        Theme,
+        User,
+        UserRole,
+        need_themes,
+    )
+    from innovation_cycle.services import accounts
+    from innovation_cycle.services import ami as ami_service
+    from workflows.cycle import STAGES
+
+    spec = SIZES[size]
+    rnd = random.Random(11)
+    app = create_app()
+    started = time.perf_counter()
+    with app.app_context():
+        tables = [t.name for t in db.metadata.sorted_tables if t.name != "alembic_version"]
+        db.session.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        db.session.commit()
+        now = datetime.now(UTC).replace(microsecond=0)
+        words = ["capteur", "énergie", "mobilité", "données", "santé", "bâtiment", "eau", "déchets", "éclairage",
+                 "accueil", "numérique", "vélo", "chaleur", "qualité", "air", "école", "hôpital", "route",
+                 "transport", "lumière", "bruit"]
+
+        def phrase(n: int) -> str:
+            return " ".join(rnd.choice(words) for _ in range(n))
+
+        # Organizations: buyers (state services, local authorities, hospitals) and companies.
+        kinds = [k for k in OrganizationKind if k != OrganizationKind.COMPANY]
+        buyers = [{"name": f"Acheteur {i} {phrase(2)}", "kind": kinds[i % len(kinds)],
+                   "department": ("59", "62", "80", "60", "02")[i % 5]} for i in range(spec["buyers"])]
+        companies = [{"name": f"Entreprise {i} {phrase(2)}", "kind": OrganizationKind.COMPANY,
+                      "siret": f"{i + 100000000:09d}{i % 100000:05d}", "siren": f"{i + 100000000:09d}",
+                      "department": ("59", "62", "80", "60", "02", "75", "69")[i % 7]}
+                     for i in range(spec["companies"])]
+        for chunk in _chunks(buyers + companies):
+            db.session.execute(insert(Organization), chunk)
+        org_ids = list(db.session.scalars(select(Organization.id).order_by(Organization.id)))
+        buyer_ids, company_org_ids = org_ids[:spec["buyers"]], org_ids[spec["buyers"]:]
+        sizes = ("micro", "pme", "eti")
+        for chunk in _chunks([{"organization_id": o, "computed_size": sizes[i % 3], "declared_size": sizes[i % 3],
+                               "young_innovative_company": i % 5 == 0, "created_at": now, "updated_at": now}
+                              for i, o in enumerate(company_org_ids)]):
+            db.session.execute(insert(Company), chunk)
+        company_ids = list(db.session.scalars(select(Company.id).order_by(Company.id)))
+
+        # Conventions and cycles: the last cycle of the last convention is open (AMI under way), the others closed.
+        year0 = now.year - spec["cycles"] + 1
+        cycles: list[int] = []
+        for c in range(spec["conventions"]):
+            convention = Convention(name=f"Convention {c + 1}", region=f"Région {c + 1}",
+                                    signed_on=date(year0 - 1, 1, 1), starts_on=date(year0, 1, 1),
+                                    ends_on=date(year0 + spec["cycles"], 12, 31))
+            db.session.add(convention)
+            db.session.flush()
+            for k in range(spec["cycles"]):
+                is_open = c == spec["conventions"] - 1 and k == spec["cycles"] - 1
+                cycle = Cycle(convention_id=convention.id, year=year0 + k,
+                              state="ami_sourcing" if is_open else "closed", created_at=now)
+                db.session.add(cycle)
+                db.session.flush()
+                base = now - timedelta(days=30) if is_open else now - timedelta(days=365 * (spec["cycles"] - k))
+                spans = [(-60, -31), (-30, 20), (21, 60), (61, 120), (121, 180)]
+                db.session.add_all(StageWindow(cycle_id=cycle.id, stage=stage, position=p,
+                                               opens_at=base + timedelta(days=spans[p][0] + 30),
+                                               closes_at=base + timedelta(days=spans[p][1] + 30))
+                                   for p, stage in enumerate(STAGES))
+                cycles.append(cycle.id)
+        open_cycle = cycles[-1]
+        db.session.commit()
+        texts = ami_service.default_texts(db.session.get(Cycle, open_cycle))
+        db.session.add(AmiCall(cycle_id=open_cycle, created_at=now, updated_at=now, **texts))
+
+        theme_rows = [{"cycle_id": c, "name": f"Thème {t + 1} {words[t]}", "position": t}
+                      for c in cycles for t in range(spec["themes"])]
+        db.session.execute(insert(Theme), theme_rows)
+        themes_by_cycle: dict[int, list[int]] = {}
+        for theme_id, cycle_id in db.session.execute(select(Theme.id, Theme.cycle_id).order_by(Theme.id)):
+            themes_by_cycle.setdefault(cycle_id, []).append(theme_id)
+
+        # Needs: the open cycle holds `open_needs` accepted ones (and a few in other states); the rest is spread
+        # over the closed cycles.
+        others = [c for c in cycles if c != open_cycle]
+        need_plan: list[tuple[int, str]] = [(open_cycle, "accepted")] * spec["open_needs"]
+        rest = spec["needs"] - spec["open_needs"]
+        # (the state turns with each pass over the cycles, so that every cycle gets accepted needs)
+        need_plan += [(others[i % len(others)] if others else open_cycle,
+                       ("accepted", "rejected", "accepted", "returned")[(i // max(len(others), 1)) % 4])
+                      for i in range(rest)]
+        if not others:
+            need_plan = [(open_cycle, "accepted")] * spec["needs"]
+        need_rows = []
+        for i, (cycle_id, status) in enumerate(need_plan):
+            at = now - timedelta(days=40, minutes=i)
+            need_rows.append({
+                "cycle_id": cycle_id, "organization_id": buyer_ids[i % len(buyer_ids)], "status": status,
+                "title": f"Besoin {i} : {phrase(4)}", "problem": phrase(60), "context": phrase(30),
+                "expected_outcomes": phrase(20), "constraint_security": phrase(8) if i % 3 == 0 else None,
+                "estimated_value": 10_000 + (i % 50) * 5_000,
+                "procurement_category": ("goods", "services", "works")[i % 3],
+                "cpv_codes": ["48000000"] if i % 2 else [], "open_to_experimentation": i % 2 == 0,
+                "non_technological_welcome": i % 3 != 0, "confidential": i % 10 == 0,
+                "contact_name": f"Contact {i}", "contact_email": f"contact{i}@acheteur.bench",
+                "created_at": at, "updated_at": at, "submitted_at": at, "qualified_at": at})
+        for chunk in _chunks(need_rows, 2_000):
+            db.session.execute(insert(Need), chunk)
+        needs_by_cycle: dict[int, list[int]] = {}
+        accepted_by_cycle: dict[int, list[int]] = {}
+        for need_id, cycle_id, status in db.session.execute(select(Need.id, Need.cycle_id, Need.status)
+                                                            .order_by(Need.id)):
+            needs_by_cycle.setdefault(cycle_id, []).append(need_id)
+            if status == "accepted":
+                accepted_by_cycle.setdefault(cycle_id, []).append(need_id)
+        link_rows = []
+        for cycle_id, ids in needs_by_cycle.items():
+            themes = themes_by_cycle[cycle_id]
+            for n, need_id in enumerate(ids):
+                link_rows.append({"need_id": need_id, "theme_id": themes[n % len(themes)]})
+                if n % 7 == 0:  # some needs in two themes
+                    link_rows.append({"need_id": need_id, "theme_id": themes[(n + 3) % len(themes)]})
+        for chunk in _chunks(link_rows, 10_000):
+            db.session.execute(insert(need_themes), chunk)
+
+        # Answers: `open_answers` in the open cycle, the rest over the closed ones; one or two targets each.
+        answer_plan = [open_cycle] * spec["open_answers"]
+        if others:
+            answer_plan += [others[i % len(others)] for i in range(spec["answers"] - spec["open_answers"])]
+        states = ("submitted", "submitted", "eligible", "ineligible", "withdrawn")
+        for start in range(0, len(answer_plan), 5_000):
+            batch = answer_plan[start:start + 5_000]
+            rows = []
+            for j, cycle_id in enumerate(batch):
+                i = start + j
+                at = now - timedelta(days=20, seconds=i * 7)
+                rows.append({"cycle_id": cycle_id, "company_id": company_ids[(i * 13) % len(company_ids)],
+                             "status": states[i % len(states)], "version": 1,
+                             "solution_name": f"Solution {i} {phrase(2)}", "summary": phrase(25),
+                             "description": phrase(80), "innovation_kinds": ["product"] if i % 2 else ["process"],
+                             "trl": (i % 9) + 1 if i % 10 else None, "trl_not_applicable": i % 10 == 0,
+                             "market_status": ("prototype", "pilot", "on_sale")[i % 3],
+                             "indicative_price": "sur devis", "sworn_statement": True, "data_consent": True,
+                             "eligibility_reason": "Hors cible" if states[i % len(states)] == "ineligible" else None,
+                             "created_at": at, "updated_at": at, "submitted_at": at})
+            ids = list(db.session.scalars(insert(Application).returning(Application.id), rows))
+            targets = []
+            for application_id, row in zip(ids, rows, strict=True):
+                pool = accepted_by_cycle[row["cycle_id"]]
+                first = pool[application_id % len(pool)]
+                second = pool[(application_id * 7 + 3) % len(pool)]
+                targets.append({"application_id": application_id, "need_id": first, "fit": "Adapté"})
+                if second != first and application_id % 2:
+                    targets.append({"application_id": application_id, "need_id": second, "fit": "Adapté"})
+            db.session.execute(insert(ApplicationNeed), targets)
+            db.session.commit()
+
+        admin = User(email=ADMIN_EMAIL, name="Banc d'essai", active=True, created_at=now, email_confirmed_at=now)
+        db.session.add(admin)
+        accounts.set_password(admin, ADMIN_PASSWORD)
+        db.session.flush()
+        db.session.execute(insert(UserRole), [{"user_id": admin.id, "role": Role.ADMIN}])
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        counts = {t: db.session.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                  for t in ("cycles", "needs", "need_themes", "applications", "application_needs", "organizations")}
+    print(f"dataset {size} in {url.rsplit('/', 1)[-1]}: {counts} in {time.perf_counter() - started:.0f} s")
+
+
+# --- servers ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_env(url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": url, "DEMO_MODE": "0", "SECRET_KEY": "benchmark", "EMBEDDED_DISPATCH": "0",
+                "INNOVATION_CYCLE_ENV": "benchmark", "RATELIMIT_ENABLED": "0"})
+    env.pop("REDIS_URL", None)
+    env.pop("SERVER_NAME", None)
+    return env
+
+
+def start_server(app_dir: Path, module: str, url: str, port: int, log: Path) -> subprocess.Popen:
+    env = server_env(url)
+    env["PYTHONPATH"] = str(app_dir)
+    process = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(app_dir),
+         "--log-level", "warning", module], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{module} did not start, see {log}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+class Client:
+    """A keep-alive HTTP client with its own cookies (one for the anonymous, one for the signed-in admin)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def request(self, method: str, path: str, body: str | None = None, first_byte: bool = False):
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        ttfb = None
+        if first_byte:
+            response.read(1)
+            ttfb = time.perf_counter() - started
+        data = response.read()
+        elapsed = time.perf_counter() - started
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        return response.status, data, elapsed, ttfb
+
+    def login(self) -> None:
+        _s, page, _e, _t = self.request("GET", "/compte/connexion")
+        token = re.search(rb'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page)
+        token = token or re.search(rb'value="([^"]+)"[^>]*name="csrf_token"', page)
+        body = urlencode({"csrf_token": token.group(1).decode(), "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        status, _d, _e, _t = self.request("POST", "/compte/connexion", body)
+        if status not in (302, 303):
+            raise RuntimeError(f"login failed: {status}")
+
+
+# --- measuring -------------------------------------------------------------------------------------------
+
+
+def context(url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_engine_url(url))
+    with engine.connect() as conn:
+        cycle = conn.execute(text("SELECT id FROM cycles WHERE state = 'ami_sourcing' ORDER BY id DESC")).scalar()
+        theme = conn.execute(text("SELECT id FROM themes WHERE cycle_id = :c ORDER BY position LIMIT 1"),
+                             {"c": cycle}).scalar()
+        need = conn.execute(text("SELECT need_id FROM application_needs an JOIN needs n ON n.id = an.need_id "
+                                 "WHERE n.cycle_id = :c GROUP BY need_id ORDER BY count(*) DESC LIMIT 1"),
+                            {"c": cycle}).scalar()
+    engine.dispose()
+    return {"cycle": cycle, "theme": theme, "need": need}
+
+
+def count_queries(app_dir: Path, url: str, paths: list[tuple[str, str, bool]]) -> dict[str, int]:
+    """SQL statements per page, counted in-process with the test client of `app_dir`'s code."""
+    script = r'''
+import json, sys
+from sqlalchemy import event
+from innovation_cycle import create_app
+from innovation_cycle.extensions import db
+app = create_app({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
+pages, email, password = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+counts = {}
+statements = []
+with app.app_context():  # the engine only: each request below has its own context (and its own `g`)
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+anonymous, admin = app.test_client(), app.test_client()
+admin.post("/compte/connexion", data={"email": email, "password": password})
+for label, path, signed in pages:
+    client = admin if signed else anonymous
+    client.get(path)  # warm (caches of the code under test count as they would in production)
+    statements.clear()
+    response = client.get(path)
+    counts[label] = len(statements) if response.status_code == 200 else -response.status_code
+print(json.dumps(counts))
+'''
+    env = server_env(url)
+    env["PYTHONPATH"] = str(app_dir)
+    out = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", script, json.dumps(paths), ADMIN_EMAIL, ADMIN_PASSWORD],
+                         cwd=app_dir, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(args, url: str, name: str) -> dict:
+    app_dir = Path(args.app_dir).resolve()
+    ctx = context(url)
+    pages = [(label, path.format(**ctx), signed) for label, path, signed in PAGES]
+    logs = ROOT / "instance" / "benchmark-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ours_port, floor_port = free_port(), free_port()
+    ours = start_server(app_dir, "wsgi:app", url, ours_port, logs / f"pages-ours-{name}.log")
+    floor = start_server(ROOT / "benchmarks", "floor_app:app", url, floor_port, logs / f"pages-floor-{name}.log")
+    try:
+        anonymous, admin, floor_client = Client(ours_port), Client(ours_port), Client(floor_port)
+        admin.login()
+        floor_path = FLOOR_PATH.format(**ctx)
+        targets = [(label, admin if signed else anonymous, path) for label, path, signed in pages]
+        targets.append(("floor", floor_client, floor_path))
+        sizes: dict[str, int] = {}
+        for _ in range(2):  # warm-up: both workers of each server, caches filled
+            for label, client, path in targets:
+                status, data, _e, _t = client.request("GET", path)
+                if status != 200:
+                    print(f"  ! {label} {path}: HTTP {status}", file=sys.stderr)
+                sizes[label] = len(data)
+        times: dict[str, list[float]] = {label: [] for label, _c, _p in targets}
+        for _round in range(args.rounds):
+            order = targets[:]
+            random.shuffle(order)
+            for label, client, path in order:
+                _s, _d, elapsed, _t = client.request("GET", path)
+                times[label].append(elapsed)
+        exports: dict[str, dict[str, float]] = {}
+        for label, path in EXPORTS:
+            firsts, totals = [], []
+            for _ in range(args.export_rounds):
+                _s, data, elapsed, ttfb = admin.request("GET", path, first_byte=True)
+                firsts.append(ttfb or elapsed)
+                totals.append(elapsed)
+                sizes[label] = len(data)
+            exports[label] = {"first": statistics.median(firsts), "total": statistics.median(totals)}
+        load = throughput(args, ours_port, floor_port, "/ami", floor_path) if args.load_seconds else {}
+    finally:
+        stop(ours)
+        stop(floor)
+    queries = count_queries(app_dir, url, pages)
+    result = {"times": times, "sizes": sizes, "exports": exports, "queries": queries, "load": load}
+    return result
+
+
+def throughput(args, ours_port: int, floor_port: int, ours_path: str, floor_path: str) -> dict[str, float]:
+    """Requests per second with 8 keep-alive connections for `load_seconds`, ours then the floor, twice."""
+
+    def hammer(port: int, path: str) -> float:
+        done = [0] * 8
+        stop_at = time.perf_counter() + args.load_seconds
+
+        def worker(n: int) -> None:
+            client = Client(port)
+            while time.perf_counter() < stop_at:
+                client.request("GET", path)
+                done[n] += 1
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sum(done) / (time.perf_counter() - started)
+
+    ours = [hammer(ours_port, ours_path), hammer(floor_port, floor_path)]
+    ours += [hammer(ours_port, ours_path), hammer(floor_port, floor_path)]
+    return {"ours": (ours[0] + ours[2]) / 2, "floor": (ours[1] + ours[3]) / 2}
+
+
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+
+
+def report(results: dict[str, dict]) -> None:
+    names = list(results)
+    print()
+    head = "| page |"
+    for name in names:
+        head += f" {name} median | {name} p90 | {name} / floor |"
+    if len(names) == 2:
+        head += " L/M |"
+    head += " SQL queries |"
+    print(head)
+    print("|" + " --- |" * (head.count("|") - 1))
+    labels = [label for label, _p, _s in PAGES] + ["floor"]
+    for label in labels:
+        line = f"| {label} |"
+        medians = []
+        for name in names:
+            values = results[name]["times"].get(label, [])
+            floor = statistics.median(results[name]["times"]["floor"])
+            median = statistics.median(values) if values else float("nan")
+            medians.append(median)
+            line += f" {median * 1000:.1f} ms | {p90(values) * 1000:.1f} ms | {median / floor:.1f}× |"
+        if len(names) == 2:
+            line += f" {medians[1] / medians[0]:.2f} |"
+        line += " " + " / ".join(str(results[n]["queries"].get(label, "")) for n in names) + " |"
+        print(line)
+    for label, _path in EXPORTS:
+        line = f"| {label}: first byte / whole |"
+        values = []
+        for name in names:
+            e = results[name]["exports"][label]
+            values.append(e["total"])
+            size = results[name]["sizes"][label] / 1e6
+            line += f" {e['first'] * 1000:.0f} ms | {e['total'] * 1000:.0f} ms | {size:.2f} MB |"
+        if len(names) == 2:
+            line += f" {values[1] / values[0]:.2f} |"
+        print(line + " |")
+    for name in names:
+        load = results[name]["load"]
+        if load:
+            print(f"\n{name}: /ami throughput {load['ours']:.0f} req/s, floor {load['floor']:.0f} req/s "
+                  f"-> {load['ours'] / load['floor']:.0%} (8 keep-alive connections, {name})")
+        sizes = results[name]["sizes"]
+        print(f"{name}: page sizes " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in sizes.items()
+                                                  if not k.startswith(("CSV", "XLSX"))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    seed_parser = sub.add_parser("seed", help="build a dataset (M or L) in a PostgreSQL database")
+    seed_parser.add_argument("--size", choices=sorted(SIZES), required=True)
+    seed_parser.add_argument("--database-url", required=True)
+    run_parser = sub.add_parser("run", help="time every page against the floor on the datasets given")
+    run_parser.add_argument("--m-url", default="postgresql://postgres@127.0.0.1:5432/bench_perf_m")
+    run_parser.add_argument("--l-url", default="postgresql://postgres@127.0.0.1:5432/bench_perf_l")
+    run_parser.add_argument("--only", choices=["M", "L"], help="one dataset only")
+    run_parser.add_argument("--app-dir", default=str(ROOT), help="the checkout whose wsgi:app is measured")
+    run_parser.add_argument("--rounds", type=int, default=15)
+    run_parser.add_argument("--export-rounds", type=int, default=3)
+    run_parser.add_argument("--load-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    if args.command == "seed":
+        seed(args.database_url, args.size)
+        return
+    datasets = [(n, u) for n, u in (("M", args.m_url), ("L", args.l_url)) if not args.only or args.only == n]
+    print(f"pages of {args.app_dir}, {args.rounds} interleaved rounds, gunicorn -w 2, {os.cpu_count()} CPUs")
+    results = {name: measure(args, url, name) for name, url in datasets}
+    report(results)
+
+
+if __name__ == "__main__":
+    main()
