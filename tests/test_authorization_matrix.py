@@ -121,6 +121,27 @@ ACCESS: dict[str, frozenset[str]] = {
     "notifications.subscribe": EVERYONE,
     "notifications.subscribe_confirm": EVERYONE,
     "notifications.unsubscribe": EVERYONE,
+    # Issue 7: the selection stage's reviewing. The admin pages act on the world's cycle; the member and buyer
+    # pages on a second cycle in selection, where the committee member is assigned the eligible answer, which
+    # targets the buyer organization's need.
+    "reviews.grid": ADMIN_ONLY,
+    "reviews.grid_default": ADMIN_ONLY,
+    "reviews.settings": ADMIN_ONLY,
+    "reviews.criterion_new": ADMIN_ONLY,
+    "reviews.criterion_edit": ADMIN_ONLY,
+    "reviews.criterion_remove": ADMIN_ONLY,
+    "reviews.criterion_move": ADMIN_ONLY,
+    "reviews.assignments": ADMIN_ONLY,
+    "reviews.assignments_propose": ADMIN_ONLY,
+    "reviews.assignments_confirm": ADMIN_ONLY,
+    "reviews.assignment_add": ADMIN_ONLY,
+    "reviews.assignment_remove": ADMIN_ONLY,
+    "reviews.index": frozenset({BUYER, COMMITTEE}),
+    "reviews.review": frozenset({ADMIN, BUYER, COMMITTEE}),
+    "reviews.review_save": frozenset({COMMITTEE}),
+    "reviews.interest": frozenset({BUYER}),
+    "reviews.conflicts": frozenset({COMMITTEE}),
+    "reviews.conflict_remove": frozenset({COMMITTEE}),
 }
 # What an allowed GET answers when it is not 200: forged tokens are refused with a page, not an error.
 GET_STATUS = {
@@ -162,6 +183,7 @@ def world(app, make):
         **area_b,
         **_area_a_world(cycle, orgs[BUYER], users[BUYER]),
     }
+    params.update(_selection_world(cycle, convention, users, make))
     return users, params
 
 
@@ -210,6 +232,37 @@ def _area_b_world(cycle, representative, make) -> dict:
     db.session.add_all([company, application, join])
     db.session.commit()
     return {"company_id": company.id, "application_id": application.id, "request_id": join.id}
+
+
+def _selection_world(cycle, convention, users, make) -> dict:
+    """Issue 7: a criterion and a declared conflict on the world's cycle; a 2018 cycle in selection where the
+    committee member is assigned an eligible answer targeting the buyer organization's accepted need."""
+    from innovation_cycle.models import Application, ApplicationNeed, Assignment, Company, Conflict, Criterion, Need
+
+    now = cycle.created_at
+    criterion = Criterion(cycle_id=cycle.id, position=1, label="Innovation", weight=1, scale_min=0, scale_max=1,
+                          level_labels=["Non", "Oui"])
+    other = make.organization("Autre entreprise", OrganizationKind.COMPANY)
+    other_company = Company(organization=other, created_at=now, updated_at=now)
+    db.session.add_all([criterion, other_company])
+    db.session.flush()
+    conflict = Conflict(cycle_id=cycle.id, user_id=users[COMMITTEE].id, company_id=other_company.id,
+                        source="declared", reason="Ancien employeur", created_at=now)
+    selection = make.cycle(convention, 2018, state="selection")
+    selection.committee.append(CommitteeMember(user_id=users[COMMITTEE].id))
+    need = Need(cycle=selection, organization=users[BUYER].organization, status="accepted", title="Besoin 2018",
+                problem="Problème", created_at=now, updated_at=now, submitted_at=now)
+    answer = Application(cycle=selection, company=other_company, status="eligible", solution_name="Solution 2018",
+                         created_at=now, updated_at=now, submitted_at=now)
+    answer.targets.append(ApplicationNeed(need=need, fit="Adéquation"))
+    db.session.add_all([conflict, need, answer])
+    db.session.flush()
+    assignment = Assignment(cycle_id=selection.id, application_id=answer.id, user_id=users[COMMITTEE].id,
+                            status="confirmed", created_at=now)
+    db.session.add(assignment)
+    db.session.commit()
+    return {"criterion_id": criterion.id, "conflict_id": conflict.id, "answer_id": answer.id,
+            "assignment_id": assignment.id}
 
 
 def _routes(app):

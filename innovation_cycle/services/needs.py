@@ -680,3 +680,28 @@ register_dashboard()
 
 def themes_label(themes: Iterable[Theme]) -> str:
     return ", ".join(t.name for t in themes)
+
+
+# --- reminders (issue 7, item 11: each area owns its audience) --------------------------------------------
+
+
+def buyers_with_draft_needs(cycle: Cycle) -> list[User]:
+    """Buyers whose organization has needs not yet submitted (drafts, or returned for changes)."""
+    from innovation_cycle.services import reminders
+
+    organizations = select(Need.organization_id).where(Need.cycle_id == cycle.id,
+                                                       Need.status.in_(("draft", "returned")))
+    return reminders.ordered(reminders.active_users().where(reminders.having_role(Role.BUYER),
+                                                            User.organization_id.in_(organizations)))
+
+
+def _register_reminders() -> None:
+    from innovation_cycle.services import reminders
+
+    reminders.register_audience("needs_collection", buyers_with_draft_needs, text=lazy_gettext(
+        "Votre organisation a encore des besoins en brouillon ou renvoyés pour modification, qui ne sont pas "
+        "soumis. Soumettez-les avant la clôture de la collecte : un besoin non soumis ne sera pas publié dans "
+        "l'AMI."), endpoints=("needs.index",))
+
+
+_register_reminders()

@@ -115,6 +115,15 @@ def _endpoint(name: str) -> str | None:
     return name if name in current_app.view_functions else None
 
 
+def _hide_conflicted(query):
+    """Issue 7: a committee member's listings and exports leave out the answers they are conflicted with."""
+    from innovation_cycle.services import reviews
+
+    if current_user.has_role(Role.ADMIN):
+        return query
+    return query.where(~reviews.conflict_clause(current_user.id))
+
+
 @bp.get("/besoins")
 @requires("listing.view")
 def needs():
@@ -136,8 +145,9 @@ def applications():
     cycle, form, filters, valid = _application_setup()
     page = None
     if cycle is not None:
-        page = db.paginate(listings.applications_query(cycle, filters), page=request.args.get("page", 1, type=int),
-                           per_page=current_app.config["PAGE_SIZE"], error_out=False)
+        page = db.paginate(_hide_conflicted(listings.applications_query(cycle, filters)),
+                           page=request.args.get("page", 1, type=int), per_page=current_app.config["PAGE_SIZE"],
+                           error_out=False)
     return render_template("listings/applications.html", cycle=cycle, form=form, filters=filters, page=page,
                            sorts=listings.APPLICATION_SORTS, state_label=application_service.state_label,
                            size_labels=company_service.SIZE_LABELS,
@@ -184,5 +194,5 @@ def applications_export():
     cycle, _form, filters, _valid = _application_setup()
     if cycle is None:
         abort(404)
-    rows = db.session.scalars(listings.applications_query(cycle, filters)).unique()
+    rows = db.session.scalars(_hide_conflicted(listings.applications_query(cycle, filters))).unique()
     return _export("reponses", rows, listings.APPLICATION_COLUMNS, cycle, _("Réponses %(year)s", year=cycle.year))
