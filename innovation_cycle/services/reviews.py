@@ -180,11 +180,17 @@ def propose_default_grid(cycle: Cycle) -> list[Criterion]:
             for i, c in enumerate(DEFAULT_CRITERIA, start=1)]
     db.session.add_all(rows)
     db.session.flush()
-    audit.record("grid.propose_default", cycle, after={"criteria": [c.label for c in rows]})
+    audit.record("grid.propose_default", cycle, after={"criteria": {str(c.position): c.label for c in rows}})
     return rows
 
 
-_CRITERION_FIELDS = ["label", "help_text", "weight", "scale_min", "scale_max", "level_labels", "position"]
+_CRITERION_FIELDS = ["label", "help_text", "weight", "scale_min", "scale_max", "position"]
+
+
+def _criterion_snapshot(criterion: Criterion) -> dict[str, Any]:
+    # The levels keep their order as a dict (the audit trail sorts lists).
+    return {**audit.snapshot(criterion, _CRITERION_FIELDS),
+            "levels": {str(criterion.scale_min + i): v for i, v in enumerate(criterion.level_labels or [])}}
 
 
 def _check_reason(cycle: Cycle, reason: str | None) -> None:
@@ -235,7 +241,7 @@ def save_criterion(cycle: Cycle, criterion: Criterion | None, data: dict[str, An
         errors += exc.errors
     if errors:
         raise Refused(errors)
-    before = audit.snapshot(criterion, _CRITERION_FIELDS) if criterion else None
+    before = _criterion_snapshot(criterion) if criterion else None
     if criterion is None:
         position = (db.session.scalar(select(func.max(Criterion.position)).where(Criterion.cycle_id == cycle.id))
                     or 0) + 1
@@ -248,18 +254,18 @@ def save_criterion(cycle: Cycle, criterion: Criterion | None, data: dict[str, An
     criterion.level_labels = [v.strip() for v in data["level_labels"]]
     db.session.flush()
     audit.record("grid.criterion_add" if before is None else "grid.criterion_edit", criterion, before=before,
-                 after=audit.snapshot(criterion, _CRITERION_FIELDS), reason=reason)
+                 after=_criterion_snapshot(criterion), reason=reason)
     return criterion
 
 
 def remove_criterion(cycle: Cycle, criterion: Criterion, reason: str | None = None) -> None:
     """Remove a criterion. Once reviews are submitted, their scores on it stay in the audit trail only."""
     _check_reason(cycle, reason)
-    before = audit.snapshot(criterion, _CRITERION_FIELDS)
+    before = _criterion_snapshot(criterion)
     scores = db.session.execute(select(Score.review_id, Score.value, Score.comment)
                                 .where(Score.criterion_id == criterion.id)).all()
     if scores:
-        before["scores"] = [{"review_id": r, "value": v, "comment": c} for r, v, c in scores]
+        before["scores"] = {str(r): {"value": v, "comment": c} for r, v, c in scores}
     audit.record("grid.criterion_remove", criterion, before=before, reason=reason)
     db.session.delete(criterion)
     db.session.flush()
@@ -276,7 +282,8 @@ def move_criterion(cycle: Cycle, criterion: Criterion, direction: int, reason: s
     rows[index], rows[other] = rows[other], rows[index]
     for position, row in enumerate(rows, start=1):
         row.position = position
-    audit.record("grid.reorder", cycle, after={"order": [r.id for r in rows]}, reason=reason)
+    # A dict (position → id): the audit trail sorts lists.
+    audit.record("grid.reorder", cycle, after={"order": {str(r.position): r.id for r in rows}}, reason=reason)
     db.session.flush()
 
 
@@ -692,7 +699,7 @@ def submitted_reviews(application: Application) -> list[Review]:
 def _review_snapshot(review: Review) -> dict[str, Any]:
     return {"status": review.status, "recommendation": review.recommendation,
             "committee_comment": review.committee_comment, "company_comment": review.company_comment,
-            "scores": {str(s.criterion_id): [s.value, s.comment] for s in review.scores}}
+            "scores": {str(s.criterion_id): {"value": s.value, "comment": s.comment} for s in review.scores}}
 
 
 def save_review(application: Application, user: User, data: dict[str, Any], *, submit: bool,
