@@ -421,6 +421,7 @@ POLICY.update({
     "interest.view": is_admin | (committee_of_cycle & ~conflicted) | (has_role(Role.BUYER) & targets_own_need),
     # Associated development agencies (and every convention member) see the cycle's aggregate figures.
     "selection.figures": is_admin | (convention_member_of_cycle & selection_reached),
+    "selection.figures_access": authenticated,
 })
 
 

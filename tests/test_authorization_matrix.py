@@ -142,6 +142,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "reviews.interest": frozenset({BUYER}),
     "reviews.conflicts": frozenset({COMMITTEE}),
     "reviews.conflict_remove": frozenset({COMMITTEE}),
+    # The figures are every convention member's from the selection stage on; the world's cycle is before it.
+    "reviews.figures": ADMIN_ONLY,
 }
 # What an allowed GET answers when it is not 200: forged tokens are refused with a page, not an error.
 GET_STATUS = {

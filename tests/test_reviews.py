@@ -556,3 +556,19 @@ def test_dashboard_lists_reviews_left_and_answers_awaiting_interest(client, logi
     _switch(client, login, world.buyer)
     page = client.get("/tableau-de-bord/").get_data(as_text=True)
     assert "3 réponses visant vos besoins attendent votre avis d'intérêt" in html.unescape(page)
+
+
+def test_a_development_agency_sees_the_figures_but_no_company_file(client, login, world):
+    _assign(world, [(0, 0), (1, 1)])
+    login(world.agency_user)
+    page = client.get(f"/evaluation/cycles/{world.cycle.id}/chiffres")
+    assert page.status_code == 200
+    text = html.unescape(page.get_data(as_text=True))
+    assert "Réponses éligibles : 3" in text and "0 sur 2 attendues" in text
+    assert "Entreprise 1" not in text and "Solution 1" not in text
+    assert client.get(f"/reponses/{world.answers[0].id}").status_code == 403
+    _switch(client, login, world.other_buyer)  # a convention member too
+    assert client.get(f"/evaluation/cycles/{world.cycle.id}/chiffres").status_code == 200
+    world.cycle.state = "ami_sourcing"
+    db.session.commit()
+    assert client.get(f"/evaluation/cycles/{world.cycle.id}/chiffres").status_code == 403

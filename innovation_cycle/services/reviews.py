@@ -886,3 +886,27 @@ def _review_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Task]:
 
 if _review_tasks not in TASK_SOURCES:
     TASK_SOURCES.append(_review_tasks)
+
+
+# --- aggregate figures (issue 7, item 12: what an associated development agency sees) -------------------
+
+
+def figures(cycle: Cycle) -> dict[str, Any]:
+    """Counts only, never a company's file: answers by state and by theme, reviews done and expected."""
+    from innovation_cycle.models import Theme
+
+    by_status = dict(db.session.execute(select(Application.status, func.count()).where(
+        Application.cycle_id == cycle.id, Application.status != "draft").group_by(Application.status)).all())
+    by_theme = db.session.execute(
+        select(Theme.name, func.count(func.distinct(ApplicationNeed.application_id)))
+        .join(need_themes, need_themes.c.theme_id == Theme.id)
+        .join(ApplicationNeed, ApplicationNeed.need_id == need_themes.c.need_id)
+        .join(Application, Application.id == ApplicationNeed.application_id)
+        .where(Theme.cycle_id == cycle.id, Application.status.in_(REVIEWED_STATUSES))
+        .group_by(Theme.name).order_by(Theme.name)).all()
+    expected = db.session.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.cycle_id == cycle.id)) or 0
+    done = db.session.scalar(select(func.count()).select_from(Review).where(
+        Review.cycle_id == cycle.id, Review.status == "submitted")) or 0
+    return {"by_status": by_status, "by_theme": by_theme, "expected": expected, "done": done,
+            "eligible": sum(by_status.get(s, 0) for s in REVIEWED_STATUSES)}

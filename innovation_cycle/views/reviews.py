@@ -510,3 +510,18 @@ def conflict_remove(conflict_id: int):
         transaction.commit()
         flash(_("Déclaration de conflit retirée."), "success")
     return redirect(url_for("reviews.conflicts", cycle_id=cycle_id))
+
+
+# --- aggregate figures ---------------------------------------------------------------------------------
+
+
+@bp.get("/cycles/<int:cycle_id>/chiffres")
+@requires("selection.figures_access")
+def figures(cycle_id: int):
+    """The cycle's figures for every convention member from the selection stage on (the associated development
+    agencies see these, never a company's file)."""
+    cycle = _cycle(cycle_id, "selection.figures")
+    from innovation_cycle.services.applications import state_label
+
+    return render_template("reviews/figures.html", cycle=cycle, figures=service.figures(cycle),
+                           state_label=state_label)
