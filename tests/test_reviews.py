@@ -4,12 +4,13 @@ partner tiers, walked through the web client where a person would use them."""
 from __future__ import annotations
 
 import html
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
@@ -36,6 +37,20 @@ from innovation_cycle.models import (
 )
 from innovation_cycle.services import cycles as cycle_service
 from innovation_cycle.services import reviews as service
+
+
+@contextmanager
+def count_queries():
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
 
 
 @dataclass
@@ -572,3 +587,40 @@ def test_a_development_agency_sees_the_figures_but_no_company_file(client, login
     world.cycle.state = "ami_sourcing"
     db.session.commit()
     assert client.get(f"/evaluation/cycles/{world.cycle.id}/chiffres").status_code == 403
+
+
+def test_member_and_admin_pages_do_not_grow_a_query_per_answer(client, login, world, make):
+    criteria = _grid(world)
+    _assign(world, [(0, 0), (1, 0), (0, 1), (0, 2)])
+
+    def counts() -> tuple[int, ...]:
+        result = []
+        for user, path in ((world.members[0], "/evaluation/"), (world.admin,
+                           f"/evaluation/admin/cycles/{world.cycle.id}/affectations"),
+                           (world.members[0], f"/evaluation/reponses/{world.answers[0].id}")):
+            _switch(client, login, user)
+            db.session.expire_all()
+            with count_queries() as statements:
+                assert client.get(path).status_code == 200
+            result.append(len(statements))
+        return tuple(result)
+
+    login(world.members[1])
+    client.post(f"/evaluation/reponses/{world.answers[0].id}", data=_review_form(criteria))
+    _switch(client, login, world.members[0])
+    client.post(f"/evaluation/reponses/{world.answers[0].id}", data=_review_form(criteria))
+    before = counts()
+    now = paris_datetime(2017, 4, 20)
+    for i in range(8):
+        company = _company(make, f"Autre {i}")
+        answer = Application(cycle=world.cycle, company=company, status="eligible", solution_name=f"Autre {i}",
+                             created_at=now, updated_at=now, submitted_at=now)
+        db.session.add(answer)
+        db.session.flush()
+        db.session.add(Assignment(cycle_id=world.cycle.id, application_id=answer.id, user_id=world.members[0].id,
+                                  status="confirmed", created_at=now))
+    db.session.commit()
+    _switch(client, login, world.members[2])
+    client.post(f"/evaluation/reponses/{world.answers[0].id}", data=_review_form(criteria))
+    assert counts() == before
+    assert max(before) <= 30, before

@@ -123,6 +123,12 @@ def settings_of(cycle: Cycle) -> SelectionSettings:
     return settings
 
 
+def settings_for_display(cycle: Cycle) -> SelectionSettings:
+    """The settings to show: the stored row, or the defaults, not stored (a GET writes nothing)."""
+    return db.session.get(SelectionSettings, cycle.id) or SelectionSettings(
+        cycle_id=cycle.id, reviewers_per_answer=3, disagreement_threshold=1.5)
+
+
 def reviews_close_at(cycle: Cycle) -> datetime | None:
     """When reviews close: the settings' date, else the selection window's end."""
     settings = db.session.get(SelectionSettings, cycle.id)

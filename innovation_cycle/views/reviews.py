@@ -81,11 +81,10 @@ def _refused(exc: service.Refused) -> None:
 @requires("grid.manage")
 def grid(cycle_id: int):
     cycle = _cycle(cycle_id, "grid.manage")
-    settings = service.settings_of(cycle)
+    settings = service.settings_for_display(cycle)
     form = SettingsForm(formdata=None, obj=settings)
     if settings.reviews_close_at:
         form.reviews_close_at.data = clock.to_paris(settings.reviews_close_at).replace(tzinfo=None)
-    transaction.commit()  # the settings row, created with its defaults
     return _grid_page(cycle, form)
 
 
@@ -224,8 +223,7 @@ def assignments(cycle_id: int):
                                  .order_by(Application.id)).all()
     members = db.session.scalars(select(User).join(CommitteeMember, CommitteeMember.user_id == User.id)
                                  .where(CommitteeMember.cycle_id == cycle.id).order_by(User.name)).all()
-    settings = service.settings_of(cycle)
-    transaction.commit()
+    settings = service.settings_for_display(cycle)
     return render_template("reviews/assignments.html", cycle=cycle, answers=answers, members=members,
                            by_answer=service.assignments_of(cycle), loads=service.loads(cycle),
                            conflicts=service.conflicts_of(cycle), settings=settings, button=ButtonForm(),
