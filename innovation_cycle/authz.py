@@ -17,6 +17,9 @@ from flask_login import current_user
 from innovation_cycle.models import Role
 
 Predicate = Callable[[Any, Any], bool]
+# Issue 7: from this stage on, the eligible answers (and accepted needs) are read beyond the committee.
+SELECTION_ONWARD = ("selection", "commitment_census", "results_communication", "closed")
+REVIEWED_STATUSES = ("eligible", "selected", "not_selected")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -164,9 +167,11 @@ def _need_visible(user: Any, need: Any) -> bool:
     if not _authenticated(user):
         return False
     if need is None:
-        return user.has_role(Role.BUYER, Role.PFRA_AGENT, Role.ADMIN)
+        return user.has_role(Role.BUYER, Role.PFRA_AGENT, Role.ADMIN, Role.UGAP_AGENT)
     if user.has_role(Role.BUYER) and _same_organization(user, need):
         return True
+    if user.has_role(Role.UGAP_AGENT) and need.status == "accepted" and need.cycle.state in SELECTION_ONWARD:
+        return True  # issue 7: from the selection stage, UGAP reads the accepted needs
     return need.status != "draft" and user.has_role(Role.PFRA_AGENT, Role.ADMIN)
 
 
@@ -288,9 +293,7 @@ POLICY.update({
 
 # --- Issue 7: the selection stage — reviews, conflicts, partner tiers (items 2, 4, 5, 12) ----------------
 
-# From this stage on, the eligible answers are read beyond the committee (buyers, UGAP and PFRA, partners).
-SELECTION_ONWARD = ("selection", "commitment_census", "results_communication", "closed")
-REVIEWED_STATUSES = ("eligible", "selected", "not_selected")
+# SELECTION_ONWARD and REVIEWED_STATUSES are defined at the top of the module (the needs rule uses them too).
 
 
 def _cycle_of(target: Any) -> Any:

@@ -99,7 +99,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "applications.screen": ADMIN_ONLY,
     # Issue 3, area A. The world's need is the buyer organization's, submitted (so the PFRA and admins see it;
     # the buyer's edit page explains it is no longer editable; refused moves answer with a redirect).
-    "needs.index": frozenset({ADMIN, BUYER, PFRA}),
+    "needs.index": frozenset({ADMIN, BUYER, PFRA, UGAP}),  # UGAP: the accepted needs from selection on
     "needs.new": frozenset({BUYER}),
     "needs.show": frozenset({ADMIN, BUYER, PFRA}),
     "needs.edit": frozenset({BUYER}),

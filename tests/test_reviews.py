@@ -624,3 +624,15 @@ def test_member_and_admin_pages_do_not_grow_a_query_per_answer(client, login, wo
     client.post(f"/evaluation/reponses/{world.answers[0].id}", data=_review_form(criteria))
     assert counts() == before
     assert max(before) <= 30, before
+
+
+def test_ugap_agents_read_the_accepted_needs_from_the_selection_stage(client, login, world, make):
+    draft = make.need(world.cycle, world.buyer.organization, status="submitted", title="Pas encore accepté")
+    login(world.ugap_agent)
+    assert client.get(f"/besoins/{world.need.id}").status_code == 200
+    assert client.get(f"/besoins/{draft.id}").status_code == 403
+    listing = client.get("/besoins/").get_data(as_text=True)
+    assert "Réduire l" in listing and "Pas encore accepté" not in listing
+    world.cycle.state = "ami_sourcing"
+    db.session.commit()
+    assert client.get(f"/besoins/{world.need.id}").status_code == 403

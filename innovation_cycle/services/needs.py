@@ -18,7 +18,7 @@ from typing import Any
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -283,8 +283,16 @@ def visible_to(user: User):
     if user.has_role(Role.ADMIN, Role.PFRA_AGENT):
         shared = Need.status != "draft"
         return shared | own if own is not None else shared
+    conditions = []
     if user.has_role(Role.BUYER) and own is not None:
-        return own
+        conditions.append(own)
+    if user.has_role(Role.UGAP_AGENT):  # issue 7: from the selection stage, UGAP reads the accepted needs
+        from innovation_cycle.authz import SELECTION_ONWARD
+
+        conditions.append((Need.status == "accepted")
+                          & Need.cycle_id.in_(select(Cycle.id).where(Cycle.state.in_(SELECTION_ONWARD))))
+    if conditions:
+        return or_(*conditions)
     return Need.id.is_(None)
 
 
