@@ -369,3 +369,35 @@ def test_csrf_is_required_on_every_post(app, client, world, login):
                 refused.append(rule.endpoint)
     posts = {rule.endpoint for rule, method in _routes(app) if method == "POST"}
     assert set(refused) == posts
+
+
+# --- Issue 7, item 12: the partner tier is a dimension of the matrix -------------------------------------
+
+
+@pytest.mark.parametrize(("tier", "kind", "targeted", "untargeted", "figures"), [
+    ("founding_partner", OrganizationKind.UGAP, 200, 200, 200),
+    ("associated_member", OrganizationKind.LOCAL_AUTHORITY, 200, 403, 200),
+    ("associated_member", OrganizationKind.DEVELOPMENT_AGENCY, 403, 403, 200),
+    (None, OrganizationKind.LOCAL_AUTHORITY, 200, 403, 403),
+], ids=["founding-partner", "associated-buyer", "associated-agency", "no-membership"])
+def test_a_buyers_reach_depends_on_its_organizations_tier(client, world, login, make, tier, kind, targeted,
+                                                         untargeted, figures):
+    """From the selection stage: founding partners see every eligible answer; associated buyer members the
+    answers to their own needs; associated development agencies only the aggregate figures."""
+    from innovation_cycle.models import Application, Cycle, Tier
+
+    users, params = world
+    buyer = users[BUYER]
+    answer = db.session.get(Application, params["answer_id"])
+    cycle = db.session.get(Cycle, answer.cycle_id)
+    buyer.organization.kind = kind
+    if tier:
+        make.membership(cycle.convention, buyer.organization, Tier(tier))
+    other = Application(cycle=cycle, company=answer.company, status="eligible", solution_name="Autre",
+                        created_at=answer.created_at, updated_at=answer.created_at)
+    db.session.add(other)
+    db.session.commit()
+    login(buyer)
+    assert client.get(f"/reponses/{answer.id}").status_code == targeted
+    assert client.get(f"/reponses/{other.id}").status_code == untargeted
+    assert client.get(f"/evaluation/cycles/{cycle.id}/chiffres").status_code == figures
