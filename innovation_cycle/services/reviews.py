@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import networkx as nx
+import numpy as np
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
+from ortools.graph.python import min_cost_flow
 from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
@@ -461,7 +462,7 @@ class Infeasible(Refused):
 
 def solve(problem: Problem) -> dict[int, list[int]]:
     """Each answer gets `per_answer` distinct unconflicted members; loads differ by at most one whenever that
-    is possible; shared themes are preferred. A min-cost flow (networkx's network simplex):
+    is possible; shared themes are preferred. A min-cost flow (OR-Tools' SimpleMinCostFlow):
 
         source → answer (capacity N) → member (capacity 1, cost 0 if a shared theme, 1 if the member declared
         no theme, 2 otherwise) → sink through three parallel arcs: floor(T/m) units at a cost of -BIG (filled
@@ -480,30 +481,49 @@ def solve(problem: Problem) -> dict[int, list[int]]:
     total = n * len(answers)
     floor = total // len(members)
     big = 3 * total + 1
-    graph = nx.MultiDiGraph()
-    graph.add_node("source", demand=-total)
-    graph.add_node("sink", demand=total)
+    # Nodes: 0 source, 1 sink, then answers, then members.
+    answer_node = {a: 2 + i for i, a in enumerate(answers)}
+    member_node = {m: 2 + len(answers) + j for j, m in enumerate(members)}
+    tails: list[int] = []
+    heads: list[int] = []
+    capacities: list[int] = []
+    costs: list[int] = []
+
+    def arc(tail: int, head: int, capacity: int, cost: int) -> None:
+        tails.append(tail)
+        heads.append(head)
+        capacities.append(capacity)
+        costs.append(cost)
+
     for a in answers:
-        graph.add_edge("source", ("a", a), capacity=n, weight=0)
+        arc(0, answer_node[a], n, 0)
+    pairs: list[tuple[int, int]] = []
+    for a in answers:
         for m in members:
             if (a, m) in problem.conflicts:
                 continue
-            cost = 0 if (a, m) in problem.preferred else (2 if m in problem.themed else 1)
-            graph.add_edge(("a", a), ("m", m), capacity=1, weight=cost)
+            pairs.append((a, m))
+            arc(answer_node[a], member_node[m], 1,
+                0 if (a, m) in problem.preferred else (2 if m in problem.themed else 1))
     for m in members:
         if floor:
-            graph.add_edge(("m", m), "sink", capacity=floor, weight=-big)
-        graph.add_edge(("m", m), "sink", capacity=1, weight=0)
-        graph.add_edge(("m", m), "sink", capacity=total, weight=big)
-    try:
-        flow = nx.min_cost_flow(graph)
-    except nx.NetworkXUnfeasible:  # pragma: no cover - excluded by the check above
-        raise Infeasible(_("Affectation impossible avec ces conflits d'intérêts.")) from None
-    result: dict[int, list[int]] = {}
-    for a in answers:
-        chosen = [node[1] for node, arcs in flow[("a", a)].items() if sum(arcs.values()) > 0]
-        result[a] = sorted(chosen)
-    return result
+            arc(member_node[m], 1, floor, -big)
+        arc(member_node[m], 1, 1, 0)
+        arc(member_node[m], 1, total, big)
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(np.array(tails), np.array(heads), np.array(capacities),
+                                              np.array(costs))
+    supplies = np.zeros(2 + len(answers) + len(members), dtype=np.int64)
+    supplies[0], supplies[1] = total, -total
+    flow.set_nodes_supplies(np.arange(len(supplies)), supplies)
+    if flow.solve() != flow.OPTIMAL:  # pragma: no cover - excluded by the check above
+        raise Infeasible(_("Affectation impossible avec ces conflits d'intérêts."))
+    used = flow.flows(np.arange(len(answers), len(answers) + len(pairs)))
+    result: dict[int, list[int]] = {a: [] for a in answers}
+    for (a, m), units in zip(pairs, used, strict=True):
+        if units > 0:
+            result[a].append(m)
+    return {a: sorted(ms) for a, ms in result.items()}
 
 
 def eligible_answers(cycle: Cycle) -> list[Application]:
