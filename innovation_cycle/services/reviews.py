@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext, ngettext
 from ortools.graph.python import min_cost_flow
 from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
 from innovation_cycle import clock, signals
@@ -779,7 +780,12 @@ def save_review(application: Application, user: User, data: dict[str, Any], *, s
     review.updated_at = now
     if will_submit and review.status != "submitted":
         review.status, review.submitted_at = "submitted", now
-    db.session.flush()
+    try:
+        db.session.flush()
+    except StaleDataError:  # saved at the same moment from another tab: the version column caught it
+        db.session.rollback()
+        raise Refused(_("Votre évaluation a été modifiée entre-temps (dans un autre onglet ?). "
+                        "Rechargez la page avant d'enregistrer.")) from None
     action = "review.submit" if (submit and (before is None or before["status"] == "draft")) else (
         "review.revise" if will_submit else "review.draft")
     audit.record(action, review, before=before, after={**_review_snapshot(review), "version": review.version})
