@@ -17,6 +17,9 @@ from flask_login import current_user
 from innovation_cycle.models import Role
 
 Predicate = Callable[[Any, Any], bool]
+# Issue 7: from this stage on, the eligible answers (and accepted needs) are read beyond the committee.
+SELECTION_ONWARD = ("selection", "commitment_census", "results_communication", "closed")
+REVIEWED_STATUSES = ("eligible", "selected", "not_selected")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -164,9 +167,11 @@ def _need_visible(user: Any, need: Any) -> bool:
     if not _authenticated(user):
         return False
     if need is None:
-        return user.has_role(Role.BUYER, Role.PFRA_AGENT, Role.ADMIN)
+        return user.has_role(Role.BUYER, Role.PFRA_AGENT, Role.ADMIN, Role.UGAP_AGENT)
     if user.has_role(Role.BUYER) and _same_organization(user, need):
         return True
+    if user.has_role(Role.UGAP_AGENT) and need.status == "accepted" and need.cycle.state in SELECTION_ONWARD:
+        return True  # issue 7: from the selection stage, UGAP reads the accepted needs
     return need.status != "draft" and user.has_role(Role.PFRA_AGENT, Role.ADMIN)
 
 
@@ -283,6 +288,143 @@ POLICY.update({
     "mailing_list.subscribe": anyone,
     "outbox.retry": is_admin,
     "outbox.dispatch": is_admin,
+})
+
+
+# --- Issue 7: the selection stage — reviews, conflicts, partner tiers (items 2, 4, 5, 12) ----------------
+
+# SELECTION_ONWARD and REVIEWED_STATUSES are defined at the top of the module (the needs rule uses them too).
+
+
+def _cycle_of(target: Any) -> Any:
+    from innovation_cycle.models import Cycle
+
+    return target if isinstance(target, Cycle) else getattr(target, "cycle", None)
+
+
+def _membership(user: Any, cycle: Any) -> Any:
+    """The user's organization's membership of the cycle's convention (None: not a member)."""
+    if not _authenticated(user) or cycle is None or user.organization_id is None:
+        return None
+    from innovation_cycle.extensions import db
+    from innovation_cycle.models import ConventionMembership
+    from innovation_cycle.services.reviews import request_cache
+
+    cache_key = ("membership", user.organization_id, cycle.convention_id)
+    cache = request_cache()
+    if cache_key not in cache:
+        cache[cache_key] = db.session.scalar(db.select(ConventionMembership).where(
+            ConventionMembership.convention_id == cycle.convention_id,
+            ConventionMembership.organization_id == user.organization_id))
+    return cache[cache_key]
+
+
+def _founding_partner_of_cycle(user: Any, target: Any) -> bool:
+    """The user belongs to a founding partner (the State, UGAP) of the target's cycle's convention."""
+    from innovation_cycle.models import Tier
+
+    membership = _membership(user, _cycle_of(target))
+    return membership is not None and membership.tier == Tier.FOUNDING_PARTNER
+
+
+def _development_agency_of_cycle(user: Any, target: Any) -> bool:
+    """An associated development agency (EuraTechnologies…): aggregate figures only, never companies' files."""
+    from innovation_cycle.models import OrganizationKind, Tier
+
+    membership = _membership(user, _cycle_of(target))
+    return (membership is not None and membership.tier == Tier.ASSOCIATED_MEMBER
+            and membership.organization.kind == OrganizationKind.DEVELOPMENT_AGENCY)
+
+
+def _convention_member_of_cycle(user: Any, target: Any) -> bool:
+    return _membership(user, _cycle_of(target)) is not None
+
+
+def _committee_of_cycle(user: Any, target: Any) -> bool:
+    """On the committee of the target's cycle (a Cycle, or a record with a `cycle`)."""
+    cycle = _cycle_of(target)
+    if not (_authenticated(user) and user.has_role(Role.COMMITTEE_MEMBER)) or cycle is None:
+        return False
+    return any(m.user_id == user.id for m in cycle.committee)
+
+
+def _selection_reached(user: Any, target: Any) -> bool:
+    cycle = _cycle_of(target)
+    return cycle is not None and cycle.state in SELECTION_ONWARD
+
+
+def _conflicted(user: Any, application: Any) -> bool:
+    from innovation_cycle.services import reviews
+
+    return application is not None and reviews.is_conflicted(user, application)
+
+
+def _targets_own_need(user: Any, application: Any) -> bool:
+    if not _authenticated(user) or application is None or user.organization_id is None:
+        return False
+    return any(t.need.organization_id == user.organization_id for t in application.targets)
+
+
+def _reviewed_answer(user: Any, application: Any) -> bool:
+    return application is not None and application.status in REVIEWED_STATUSES
+
+
+def _assigned(user: Any, application: Any) -> bool:
+    from innovation_cycle.services import reviews
+
+    return reviews.is_assigned(user, application)
+
+
+def _submitted_own(user: Any, application: Any) -> bool:
+    from innovation_cycle.services import reviews
+
+    return reviews.has_submitted(user, application)
+
+
+founding_partner_of_cycle = Rule(_founding_partner_of_cycle, "founding_partner_of_cycle")
+development_agency_of_cycle = Rule(_development_agency_of_cycle, "development_agency_of_cycle")
+convention_member_of_cycle = Rule(_convention_member_of_cycle, "convention_member_of_cycle")
+committee_of_cycle = Rule(_committee_of_cycle, "committee_of_cycle")
+selection_reached = Rule(_selection_reached, "selection_reached")
+conflicted = Rule(_conflicted, "conflicted")
+targets_own_need = Rule(_targets_own_need, "targets_own_need")
+reviewed_answer = Rule(_reviewed_answer, "reviewed_answer")
+assigned_reviewer = Rule(_assigned, "assigned_reviewer")
+submitted_own_review = Rule(_submitted_own, "submitted_own_review")
+
+# Who reads an eligible answer from the selection stage on, besides the committee: UGAP and PFRA agents,
+# the founding partners' people, and the buyers whose organization's need it targets — never an associated
+# development agency (aggregates only), never a conflicted person.
+eligible_answer_reader = (
+    reviewed_answer & selection_reached & ~conflicted & ~development_agency_of_cycle
+    & (has_role(Role.UGAP_AGENT, Role.PFRA_AGENT) | founding_partner_of_cycle
+       | (has_role(Role.BUYER) & targets_own_need)))
+# The ranking's readers (issue 7, item 6 joins its rule to these): admins, the cycle's committee, and the
+# founding partners' people from the selection stage on.
+ranking_reader = is_admin | committee_of_cycle | (founding_partner_of_cycle & selection_reached)
+
+POLICY.update({
+    # A conflicted committee member reads nothing of the company's answers (the views answer 404).
+    "application.view": represents | (application_staff & ~conflicted) | eligible_answer_reader,
+    "application.access": is_company | has_role(Role.ADMIN, Role.PFRA_AGENT, Role.UGAP_AGENT,
+                                                Role.COMMITTEE_MEMBER, Role.BUYER),
+    # The admin's grid, settings, conflicts and assignments.
+    "grid.manage": is_admin,
+    "assignment.manage": is_admin,
+    "conflict.view": is_admin,
+    # The member's and the buyer's pages (the list, the review form, the interest form).
+    "review.index": has_role(Role.COMMITTEE_MEMBER, Role.BUYER),
+    "review.member": has_role(Role.COMMITTEE_MEMBER),
+    "review.page": has_role(Role.ADMIN, Role.COMMITTEE_MEMBER, Role.BUYER),
+    "review.write": committee_of_cycle & assigned_reviewer & ~conflicted,
+    # Others' reviews: after one's own is submitted (admins always); never for the company.
+    "review.read_others": is_admin | (committee_of_cycle & ~conflicted & submitted_own_review),
+    "conflict.declare": committee_of_cycle,
+    "interest.give": has_role(Role.BUYER) & reviewed_answer & targets_own_need & ~conflicted,
+    "interest.view": is_admin | (committee_of_cycle & ~conflicted) | (has_role(Role.BUYER) & targets_own_need),
+    # Associated development agencies (and every convention member) see the cycle's aggregate figures.
+    "selection.figures": is_admin | (convention_member_of_cycle & selection_reached),
+    "selection.figures_access": authenticated,
 })
 
 

@@ -101,7 +101,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "applications.screen": ADMIN_ONLY,
     # Issue 3, area A. The world's need is the buyer organization's, submitted (so the PFRA and admins see it;
     # the buyer's edit page explains it is no longer editable; refused moves answer with a redirect).
-    "needs.index": frozenset({ADMIN, BUYER, PFRA}),
+    "needs.index": frozenset({ADMIN, BUYER, PFRA, UGAP}),  # UGAP: the accepted needs from selection on
     "needs.new": frozenset({BUYER}),
     "needs.show": frozenset({ADMIN, BUYER, PFRA}),
     "needs.edit": frozenset({BUYER}),
@@ -123,6 +123,29 @@ ACCESS: dict[str, frozenset[str]] = {
     "notifications.subscribe": EVERYONE,
     "notifications.subscribe_confirm": EVERYONE,
     "notifications.unsubscribe": EVERYONE,
+    # Issue 7: the selection stage's reviewing. The admin pages act on the world's cycle; the member and buyer
+    # pages on a second cycle in selection, where the committee member is assigned the eligible answer, which
+    # targets the buyer organization's need.
+    "reviews.grid": ADMIN_ONLY,
+    "reviews.grid_default": ADMIN_ONLY,
+    "reviews.settings": ADMIN_ONLY,
+    "reviews.criterion_new": ADMIN_ONLY,
+    "reviews.criterion_edit": ADMIN_ONLY,
+    "reviews.criterion_remove": ADMIN_ONLY,
+    "reviews.criterion_move": ADMIN_ONLY,
+    "reviews.assignments": ADMIN_ONLY,
+    "reviews.assignments_propose": ADMIN_ONLY,
+    "reviews.assignments_confirm": ADMIN_ONLY,
+    "reviews.assignment_add": ADMIN_ONLY,
+    "reviews.assignment_remove": ADMIN_ONLY,
+    "reviews.index": frozenset({BUYER, COMMITTEE}),
+    "reviews.review": frozenset({ADMIN, BUYER, COMMITTEE}),
+    "reviews.review_save": frozenset({COMMITTEE}),
+    "reviews.interest": frozenset({BUYER}),
+    "reviews.conflicts": frozenset({COMMITTEE}),
+    "reviews.conflict_remove": frozenset({COMMITTEE}),
+    # The figures are every convention member's from the selection stage on; the world's cycle is before it.
+    "reviews.figures": ADMIN_ONLY,
 }
 # What an allowed GET answers when it is not 200: forged tokens are refused with a page, not an error.
 GET_STATUS = {
@@ -164,6 +187,7 @@ def world(app, make):
         **area_b,
         **_area_a_world(cycle, orgs[BUYER], users[BUYER]),
     }
+    params.update(_selection_world(cycle, convention, users, make))
     return users, params
 
 
@@ -212,6 +236,37 @@ def _area_b_world(cycle, representative, make) -> dict:
     db.session.add_all([company, application, join])
     db.session.commit()
     return {"company_id": company.id, "application_id": application.id, "request_id": join.id}
+
+
+def _selection_world(cycle, convention, users, make) -> dict:
+    """Issue 7: a criterion and a declared conflict on the world's cycle; a 2018 cycle in selection where the
+    committee member is assigned an eligible answer targeting the buyer organization's accepted need."""
+    from innovation_cycle.models import Application, ApplicationNeed, Assignment, Company, Conflict, Criterion, Need
+
+    now = cycle.created_at
+    criterion = Criterion(cycle_id=cycle.id, position=1, label="Innovation", weight=1, scale_min=0, scale_max=1,
+                          level_labels=["Non", "Oui"])
+    other = make.organization("Autre entreprise", OrganizationKind.COMPANY)
+    other_company = Company(organization=other, created_at=now, updated_at=now)
+    db.session.add_all([criterion, other_company])
+    db.session.flush()
+    conflict = Conflict(cycle_id=cycle.id, user_id=users[COMMITTEE].id, company_id=other_company.id,
+                        source="declared", reason="Ancien employeur", created_at=now)
+    selection = make.cycle(convention, 2018, state="selection")
+    selection.committee.append(CommitteeMember(user_id=users[COMMITTEE].id))
+    need = Need(cycle=selection, organization=users[BUYER].organization, status="accepted", title="Besoin 2018",
+                problem="Problème", created_at=now, updated_at=now, submitted_at=now)
+    answer = Application(cycle=selection, company=other_company, status="eligible", solution_name="Solution 2018",
+                         created_at=now, updated_at=now, submitted_at=now)
+    answer.targets.append(ApplicationNeed(need=need, fit="Adéquation"))
+    db.session.add_all([conflict, need, answer])
+    db.session.flush()
+    assignment = Assignment(cycle_id=selection.id, application_id=answer.id, user_id=users[COMMITTEE].id,
+                            status="confirmed", created_at=now)
+    db.session.add(assignment)
+    db.session.commit()
+    return {"criterion_id": criterion.id, "conflict_id": conflict.id, "answer_id": answer.id,
+            "assignment_id": assignment.id}
 
 
 def _routes(app):
@@ -316,3 +371,35 @@ def test_csrf_is_required_on_every_post(app, client, world, login):
                 refused.append(rule.endpoint)
     posts = {rule.endpoint for rule, method in _routes(app) if method == "POST"}
     assert set(refused) == posts
+
+
+# --- Issue 7, item 12: the partner tier is a dimension of the matrix -------------------------------------
+
+
+@pytest.mark.parametrize(("tier", "kind", "targeted", "untargeted", "figures"), [
+    ("founding_partner", OrganizationKind.UGAP, 200, 200, 200),
+    ("associated_member", OrganizationKind.LOCAL_AUTHORITY, 200, 403, 200),
+    ("associated_member", OrganizationKind.DEVELOPMENT_AGENCY, 403, 403, 200),
+    (None, OrganizationKind.LOCAL_AUTHORITY, 200, 403, 403),
+], ids=["founding-partner", "associated-buyer", "associated-agency", "no-membership"])
+def test_a_buyers_reach_depends_on_its_organizations_tier(client, world, login, make, tier, kind, targeted,
+                                                         untargeted, figures):
+    """From the selection stage: founding partners see every eligible answer; associated buyer members the
+    answers to their own needs; associated development agencies only the aggregate figures."""
+    from innovation_cycle.models import Application, Cycle, Tier
+
+    users, params = world
+    buyer = users[BUYER]
+    answer = db.session.get(Application, params["answer_id"])
+    cycle = db.session.get(Cycle, answer.cycle_id)
+    buyer.organization.kind = kind
+    if tier:
+        make.membership(cycle.convention, buyer.organization, Tier(tier))
+    other = Application(cycle=cycle, company=answer.company, status="eligible", solution_name="Autre",
+                        created_at=answer.created_at, updated_at=answer.created_at)
+    db.session.add(other)
+    db.session.commit()
+    login(buyer)
+    assert client.get(f"/reponses/{answer.id}").status_code == targeted
+    assert client.get(f"/reponses/{other.id}").status_code == untargeted
+    assert client.get(f"/evaluation/cycles/{cycle.id}/chiffres").status_code == figures

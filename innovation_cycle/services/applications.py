@@ -574,3 +574,28 @@ def _screening_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any
 for _source in (_company_tasks, _screening_tasks):
     if _source not in TASK_SOURCES:
         TASK_SOURCES.append(_source)
+
+
+# --- reminders (issue 7, item 11: each area owns its audience) --------------------------------------------
+
+
+def company_people_with_draft_answers(cycle: Cycle) -> list[User]:
+    """Representatives of companies whose answer to the AMI is still a draft."""
+    from innovation_cycle.services import reminders
+
+    organizations = (select(Company.organization_id).join(Application, Application.company_id == Company.id)
+                     .where(Application.cycle_id == cycle.id, Application.status == "draft"))
+    return reminders.ordered(reminders.active_users().where(reminders.having_role(Role.COMPANY),
+                                                            User.organization_id.in_(organizations)))
+
+
+def _register_reminders() -> None:
+    from innovation_cycle.services import reminders
+
+    reminders.register_audience("ami_sourcing", company_people_with_draft_answers, text=lazy_gettext(
+        "Votre entreprise a une réponse à l'AMI en brouillon. Complétez-la et déposez-la avant la clôture : une "
+        "réponse non déposée ne sera pas examinée par le comité."),
+        endpoints=("applications.index", "applications.mine", "companies.mine"))
+
+
+_register_reminders()

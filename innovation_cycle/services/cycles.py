@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from innovation_cycle import clock, formatting
+from innovation_cycle import clock, formatting, signals
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Convention, Cycle, StageWindow, User
 from innovation_cycle.services import audit
@@ -200,10 +200,8 @@ def update_calendar(cycle: Cycle, windows: Windows, *, auto_advance: bool | None
     audit.record("cycle.calendar", cycle, before=before, reason=reason,
                  after={"windows": _windows_snapshot(windows), "auto_advance": cycle.auto_advance,
                         "reminder_offsets": cycle.reminder_offsets})
-    # Pending reminders follow the new closing times (issue 4).
-    from innovation_cycle.services import notifications
-
-    notifications.calendar_changed(cycle)
+    # Pending reminders follow the new closing times (issue 4): notifications listens.
+    signals.calendar_changed.send(cycle)
 
 
 def _shift_year(value: datetime, years: int) -> datetime:
@@ -225,6 +223,8 @@ def prepare_next(cycle: Cycle) -> Cycle:
     for member in cycle.committee:
         nxt.committee.append(CommitteeMember(user_id=member.user_id))
     db.session.flush()
+    # Areas copy what they own (the selection grid and settings, issue 7).
+    signals.next_cycle_prepared.send(cycle, nxt=nxt)
     audit.record("cycle.prepare_next", nxt, before={"from_cycle": cycle.id},
                  after={"year": nxt.year, "committee": [m.user_id for m in cycle.committee]})
     return nxt
@@ -289,10 +289,9 @@ def move(cycle_id: int, trigger: str, *, expected_state: str, actor: User | None
         reason=reason or None,
         actor=actor,
     )
-    # The new stage's reminders and the announcements of a stage that opens, in the move's transaction.
-    from innovation_cycle.services import notifications
-
-    notifications.cycle_moved(cycle, before_state, trigger)
+    # The new stage's reminders and the announcements of a stage that opens, in the move's transaction:
+    # services.notifications listens (this module does not import it, so the two do not import each other).
+    signals.cycle_moved.send(cycle, before=before_state, trigger=trigger)
     return cycle
 
 
@@ -302,3 +301,42 @@ def current_cycle() -> Cycle | None:
         select(Cycle).where(Cycle.state.not_in(["draft", "closed"])).order_by(Cycle.year.desc()).limit(1)
     )
     return running or db.session.scalar(select(Cycle).order_by(Cycle.year.desc(), Cycle.id.desc()).limit(1))
+
+
+# --- Issue 7, item 12: the committee is drawn from the members marked "on the committee" -------------------
+
+
+class CommitteeRefused(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def committee_eligible(cycle: Cycle, user: User) -> bool:
+    """The person belongs to an organization that is a member of the cycle's convention marked as sitting on
+    the steering committee (the convention: the founding partners and the associated members who volunteer)."""
+    from innovation_cycle.models import ConventionMembership
+
+    return user.organization_id is not None and bool(db.session.scalar(select(ConventionMembership.id).where(
+        ConventionMembership.convention_id == cycle.convention_id,
+        ConventionMembership.organization_id == user.organization_id,
+        ConventionMembership.on_committee.is_(True))))
+
+
+def add_committee_member(cycle: Cycle, user: User) -> None:
+    """Add a person to the cycle's committee (audited); the reviews area then records their automatic
+    conflicts of interest."""
+    from innovation_cycle.models import CommitteeMember, Role
+
+    if not user.has_role(Role.COMMITTEE_MEMBER):
+        raise CommitteeRefused(_("Cette personne n'a pas le rôle de membre du comité de pilotage."))
+    if not committee_eligible(cycle, user):
+        raise CommitteeRefused(_(
+            "%(name)s n'appartient à aucune organisation membre de la convention siégeant au comité de pilotage. "
+            "Marquez d'abord son organisation « au comité » dans la convention.", name=user.name))
+    if any(m.user_id == user.id for m in cycle.committee):
+        raise CommitteeRefused(_("Cette personne fait déjà partie du comité de ce cycle."))
+    cycle.committee.append(CommitteeMember(user_id=user.id))
+    db.session.flush()
+    audit.record("cycle.committee_add", cycle, after={"user_id": user.id})
+    signals.committee_member_added.send(cycle, user_id=user.id)

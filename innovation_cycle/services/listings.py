@@ -158,6 +158,8 @@ class ApplicationFilters:
     q: str = ""
     sort: str = "depot"
     descending: bool = True
+    # Issue 7: a person whose conflicted answers are left out (a committee member), or None.
+    hidden_for: int | None = None
 
 
 def _applications_select(cycle: Cycle, f: ApplicationFilters, *columns: Any, joined: bool = True) -> Select:
@@ -191,6 +193,10 @@ def _applications_select(cycle: Cycle, f: ApplicationFilters, *columns: Any, joi
         query = query.where(Application.trl_not_applicable.is_(True))
     elif trl := parse_int(f.trl, minimum=1, maximum=9):
         query = query.where(Application.trl == trl)
+    if f.hidden_for is not None:
+        from innovation_cycle.services.reviews import conflict_clause
+
+        query = query.where(~conflict_clause(f.hidden_for))
     for word in f.q.split()[:8]:
         pattern = _like(word)
         query = query.where(or_(func.lower(Application.solution_name).like(pattern, escape="\\"),

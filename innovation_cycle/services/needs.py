@@ -18,7 +18,7 @@ from typing import Any
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -283,8 +283,16 @@ def visible_to(user: User):
     if user.has_role(Role.ADMIN, Role.PFRA_AGENT):
         shared = Need.status != "draft"
         return shared | own if own is not None else shared
+    conditions = []
     if user.has_role(Role.BUYER) and own is not None:
-        return own
+        conditions.append(own)
+    if user.has_role(Role.UGAP_AGENT):  # issue 7: from the selection stage, UGAP reads the accepted needs
+        from innovation_cycle.authz import SELECTION_ONWARD
+
+        conditions.append((Need.status == "accepted")
+                          & Need.cycle_id.in_(select(Cycle.id).where(Cycle.state.in_(SELECTION_ONWARD))))
+    if conditions:
+        return or_(*conditions)
     return Need.id.is_(None)
 
 
@@ -679,3 +687,28 @@ register_dashboard()
 
 def themes_label(themes: Iterable[Theme]) -> str:
     return ", ".join(t.name for t in themes)
+
+
+# --- reminders (issue 7, item 11: each area owns its audience) --------------------------------------------
+
+
+def buyers_with_draft_needs(cycle: Cycle) -> list[User]:
+    """Buyers whose organization has needs not yet submitted (drafts, or returned for changes)."""
+    from innovation_cycle.services import reminders
+
+    organizations = select(Need.organization_id).where(Need.cycle_id == cycle.id,
+                                                       Need.status.in_(("draft", "returned")))
+    return reminders.ordered(reminders.active_users().where(reminders.having_role(Role.BUYER),
+                                                            User.organization_id.in_(organizations)))
+
+
+def _register_reminders() -> None:
+    from innovation_cycle.services import reminders
+
+    reminders.register_audience("needs_collection", buyers_with_draft_needs, text=lazy_gettext(
+        "Votre organisation a encore des besoins en brouillon ou renvoyés pour modification, qui ne sont pas "
+        "soumis. Soumettez-les avant la clôture de la collecte : un besoin non soumis ne sera pas publié dans "
+        "l'AMI."), endpoints=("needs.index",))
+
+
+_register_reminders()

@@ -17,7 +17,7 @@ travel through `services.delivery`. Reminders are computed from the calendar:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 
 import holidays
 from flask import current_app, has_request_context
-from flask_babel import force_locale, format_datetime, format_timedelta, lazy_gettext
+from flask_babel import force_locale, format_datetime, format_timedelta
 from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select, update
 
-from innovation_cycle import clock
+from innovation_cycle import clock, signals
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     CommitteeMember,
@@ -40,7 +40,6 @@ from innovation_cycle.models import (
     Role,
     StageWindow,
     User,
-    UserRole,
 )
 from innovation_cycle.models.notifications import (
     ALERT,
@@ -53,100 +52,25 @@ from innovation_cycle.models.notifications import (
     SENT,
 )
 from innovation_cycle.services import delivery, ics, mail
+
+# Re-exported: `notifications.register_audience` keeps working for the areas that call it.
+from innovation_cycle.services.reminders import (
+    AUDIENCES,
+    REMINDER_TEXTS,
+    WORK_ENDPOINTS,
+    Audience,
+    register_audience,
+)
+from innovation_cycle.services.reminders import active_users as _active
+from innovation_cycle.services.reminders import having_role as _having_role
+from innovation_cycle.services.reminders import ordered as _ordered
 from workflows.cycle import STAGES
 
 log = logging.getLogger(__name__)
 
-# --- what each stage asks of whom ------------------------------------------------------------------------
+# --- what each stage asks of whom: each area registers it (services.reminders) ---------------------------
 
-Audience = Callable[[Cycle], list[User]]
-
-
-def _active() -> Any:
-    return select(User).where(User.active.is_(True))
-
-
-def _having_role(*roles: Role) -> Any:
-    return User.id.in_(select(UserRole.user_id).where(UserRole.role.in_(roles)))
-
-
-def _ordered(query: Any) -> list[User]:
-    return list(db.session.scalars(query.order_by(User.id)))
-
-
-def buyers_with_draft_needs(cycle: Cycle) -> list[User]:
-    """Buyers whose organization has needs not yet submitted (drafts, or returned for changes)."""
-    from innovation_cycle.models import Need
-
-    organizations = select(Need.organization_id).where(Need.cycle_id == cycle.id,
-                                                       Need.status.in_(("draft", "returned")))
-    return _ordered(_active().where(_having_role(Role.BUYER), User.organization_id.in_(organizations)))
-
-
-def company_people_with_draft_answers(cycle: Cycle) -> list[User]:
-    """Representatives of companies whose answer to the AMI is still a draft."""
-    from innovation_cycle.models import Application, Company
-
-    organizations = (select(Company.organization_id).join(Application, Application.company_id == Company.id)
-                     .where(Application.cycle_id == cycle.id, Application.status == "draft"))
-    return _ordered(_active().where(_having_role(Role.COMPANY), User.organization_id.in_(organizations)))
-
-
-def committee_with_answers_to_score(cycle: Cycle) -> list[User]:
-    """The cycle's committee members while eligible answers wait for a decision.
-
-    Provisional until the reviews area lands: it should register a sharper audience (the members who have
-    not scored every eligible answer) with `register_audience("selection", ...)`."""
-    from innovation_cycle.models import Application
-
-    waiting = exists().where(Application.cycle_id == cycle.id, Application.status == "eligible")
-    members = select(CommitteeMember.user_id).where(CommitteeMember.cycle_id == cycle.id)
-    return _ordered(_active().where(User.id.in_(members), waiting))
-
-
-def purchase_agents(cycle: Cycle) -> list[User]:
-    """PFRA and UGAP agents record the purchase commitments."""
-    return _ordered(_active().where(_having_role(Role.PFRA_AGENT, Role.UGAP_AGENT)))
-
-
-AUDIENCES: dict[str, Audience] = {
-    "needs_collection": buyers_with_draft_needs,
-    "ami_sourcing": company_people_with_draft_answers,
-    "selection": committee_with_answers_to_score,
-    "commitment_census": purchase_agents,
-}
-
-
-def register_audience(stage: str, audience: Audience) -> None:
-    """Let an area say who still has work in `stage` (replaces the current audience)."""
-    if stage not in STAGES:
-        raise ValueError(stage)
-    AUDIENCES[stage] = audience
-
-
-# What the reminder says, and where the work is done (the first endpoint that exists; the dashboard else).
-REMINDER_TEXTS = {
-    "needs_collection": lazy_gettext(
-        "Votre organisation a encore des besoins en brouillon ou renvoyés pour modification, qui ne sont pas "
-        "soumis. Soumettez-les avant la clôture de la collecte : un besoin non soumis ne sera pas publié dans "
-        "l'AMI."),
-    "ami_sourcing": lazy_gettext(
-        "Votre entreprise a une réponse à l'AMI en brouillon. Complétez-la et déposez-la avant la clôture : une "
-        "réponse non déposée ne sera pas examinée par le comité."),
-    "selection": lazy_gettext(
-        "Des réponses éligibles attendent encore l'évaluation du comité de pilotage. Notez-les avant la fin de "
-        "la période de sélection."),
-    "commitment_census": lazy_gettext(
-        "Le recensement des engagements d'achat se termine bientôt. Enregistrez les engagements dont vous avez "
-        "connaissance avant la clôture."),
-    "results_communication": lazy_gettext("La période de communication des résultats se termine bientôt."),
-}
-WORK_ENDPOINTS = {
-    "needs_collection": ("needs.index",),
-    "ami_sourcing": ("applications.index", "applications.mine", "companies.mine"),
-    "selection": ("reviews.index", "selection.index"),
-    "commitment_census": ("commitments.index",),
-}
+__all__ = ["AUDIENCES", "Audience", "REMINDER_TEXTS", "WORK_ENDPOINTS", "register_audience"]
 
 
 def _endpoint(candidates: Iterable[str]) -> str:
@@ -488,6 +412,16 @@ def build_digests(now: datetime) -> int:
 
 
 # --- hooks from services.cycles --------------------------------------------------------------------------
+
+
+@signals.cycle_moved.connect
+def _on_cycle_moved(cycle: Cycle, **kw: Any) -> None:
+    cycle_moved(cycle, kw["before"], kw["trigger"])
+
+
+@signals.calendar_changed.connect
+def _on_calendar_changed(cycle: Cycle, **kw: Any) -> None:
+    calendar_changed(cycle)
 
 
 def cycle_moved(cycle: Cycle, before: str, trigger: str) -> None:

@@ -29,3 +29,7 @@ def init_app(app: Flask) -> None:
     from innovation_cycle.views import notifications  # issue 4
 
     app.register_blueprint(notifications.bp)
+
+    from innovation_cycle.views import reviews  # issue 7: the selection stage's reviewing
+
+    app.register_blueprint(reviews.bp)

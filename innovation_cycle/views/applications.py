@@ -34,6 +34,11 @@ def _load(application_id: int, action: str) -> Application:
     application = db.session.get(Application, application_id)
     if application is None:
         abort(404)
+    from innovation_cycle.services import reviews  # issue 7: a conflicted member is told nothing exists
+
+    if reviews.is_conflicted(current_user, application) and not can(current_user, "application.manage",
+                                                                    application):
+        abort(404)
     ensure(action, application)
     return application
 

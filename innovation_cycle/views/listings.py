@@ -110,7 +110,9 @@ def _application_setup():
         theme_id=_int(data["theme"]), need_id=_int((data["need"] or "").strip()), kind=data["kind"] or None,
         department=data["department"] or None, size=data["size"] or None, trl=data["trl"] or None,
         status=data["status"] or None, q=(data["q"] or "").strip(), sort=data["sort"] or "depot",
-        descending=(data["order"] or "desc") != "asc")
+        descending=(data["order"] or "desc") != "asc",
+        # Issue 7: a committee member's listings and exports leave out the answers they are conflicted with.
+        hidden_for=None if current_user.has_role(Role.ADMIN) else current_user.id)
     return cycle, form, filters, valid
 
 

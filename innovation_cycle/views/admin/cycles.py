@@ -187,11 +187,12 @@ def cycle_committee_add(cycle_id: int):
     if not form.validate_on_submit():
         flash(_("Choisissez un membre du comité de pilotage dans la liste."), "error")
         return redirect(url_for("admin.cycle", cycle_id=cycle.id))
-    if any(m.user_id == form.user_id.data for m in cycle.committee):
-        flash(_("Cette personne fait déjà partie du comité de ce cycle."), "warning")
-        return redirect(url_for("admin.cycle", cycle_id=cycle.id))
-    cycle.committee.append(CommitteeMember(user_id=form.user_id.data))
-    audit.record("cycle.committee_add", cycle, after={"user_id": form.user_id.data})
+    try:
+        cycles.add_committee_member(cycle, db.session.get(User, form.user_id.data))
+    except cycles.CommitteeRefused as exc:
+        transaction.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("admin.cycle", cycle_id=cycle_id))
     transaction.commit()
     flash(_("Membre ajouté au comité du cycle."), "success")
     return redirect(url_for("admin.cycle", cycle_id=cycle.id))
