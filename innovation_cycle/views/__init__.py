@@ -29,3 +29,7 @@ def init_app(app: Flask) -> None:
     from innovation_cycle.views import notifications  # issue 4
 
     app.register_blueprint(notifications.bp)
+
+    from innovation_cycle.views import selection  # issue 7, items 6-10
+
+    app.register_blueprint(selection.bp)
