@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -488,3 +490,50 @@ def test_need_ranking_page(world, client, login):
     assert "Solution 0" in page and "Solution 2" not in page
     assert client.get("/selection/besoins/999999/classement").status_code == 404
     assert Need  # imported for the factory's type
+
+
+# --- two admins at once ------------------------------------------------------------------------------------
+
+
+def _second_decision(app, meeting_id: int, application_id: int, admin_id: int, outcome: dict) -> None:
+    with app.app_context():
+        from innovation_cycle.models import User
+
+        admin = db.session.get(User, admin_id)
+        try:
+            service.decide(meeting_id, application_id, outcome="not_selected", need_ids=[], rationale="Autre avis",
+                           message=None, actor=admin, expected_version=None)
+            transaction.commit()
+            outcome["result"] = "recorded"
+        except (service.Refused, Invalid) as exc:
+            transaction.rollback()
+            outcome["result"] = type(exc).__name__
+        finally:
+            db.session.remove()
+
+
+def test_two_admins_recording_a_decision_at_once_end_with_one(app, world, make):
+    """Two real connections, as tests/test_cycle_concurrency.py: the first decision holds its transaction open;
+    the second, posted from the same page (no decision seen), waits for the answer's row lock (PostgreSQL:
+    SELECT … FOR UPDATE) or meets the unique application_id (SQLite). Once the first commits, the second is
+    refused as stale: one decision, one audit row, one move of the answer."""
+    meeting = _meeting(world)
+    other_admin = make.user(Role.ADMIN)
+    meeting_id, app_id, other_id = meeting.id, world.apps[0].id, other_admin.id
+    service.decide(meeting_id, app_id, outcome="selected", need_ids=[world.needs[0].id], rationale="Pertinente",
+                   message=None, actor=world.admin, expected_version=None)
+    outcome: dict = {}
+    other = threading.Thread(target=_second_decision, args=(app, meeting_id, app_id, other_id, outcome))
+    other.start()
+    time.sleep(0.5)
+    if db.engine.dialect.name == "postgresql":
+        assert other.is_alive(), "the second decision must wait for the first one's lock"
+    transaction.commit()
+    other.join(timeout=20)
+    assert not other.is_alive()
+    db.session.expire_all()
+    assert outcome["result"] == "Refused"
+    decisions = db.session.scalars(select(Decision)).all()
+    assert [(d.application_id, d.outcome) for d in decisions] == [(app_id, "selected")]
+    assert db.session.get(Application, app_id).status == "selected"
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action.like("decision.%"))) == 1
