@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Float, and_, case, cast, event, exists, func, literal, or_, select
+from sqlalchemy import Float, case, cast, event, exists, func, literal, or_, select, text
 from sqlalchemy.engine import Engine
 
 from innovation_cycle.extensions import db
@@ -159,15 +159,18 @@ def settings_of(cycle: Cycle) -> SelectionSettings:
 
 def _review_scores(cycle_id: int, normalized: bool):
     """Each submitted review's weighted score (`ws`) and the figure ranked (`x`: ws, or its z-score among the
-    same reviewer's reviews of the cycle)."""
+    same reviewer's reviews of the cycle). The scores are summed per review first (the grid's criteria belong
+    to one cycle, so they select the cycle's scores), then joined to the (fewer) reviews."""
     weighted = (func.sum(Criterion.weight * Score.value) / func.sum(Criterion.weight)).label("ws")
+    sums = (select(Score.review_id.label("review_id"), cast(weighted, Float).label("ws"))
+            .join(Criterion, Criterion.id == Score.criterion_id)
+            .where(Criterion.cycle_id == cycle_id, Score.value.is_not(None))
+            .group_by(Score.review_id)).cte("review_sums")
     per_review = (
-        select(Review.id.label("review_id"), Review.application_id.label("application_id"),
-               Review.reviewer_id.label("reviewer_id"), cast(weighted, Float).label("ws"))
-        .join(Score, Score.review_id == Review.id)
-        .join(Criterion, and_(Criterion.id == Score.criterion_id, Criterion.cycle_id == Review.cycle_id))
-        .where(Review.cycle_id == cycle_id, Review.status == "submitted", Score.value.is_not(None))
-        .group_by(Review.id, Review.application_id, Review.reviewer_id)
+        select(Review.application_id.label("application_id"), Review.reviewer_id.label("reviewer_id"),
+               sums.c.ws.label("ws"))
+        .join(sums, sums.c.review_id == Review.id)
+        .where(Review.cycle_id == cycle_id, Review.status == "submitted")
     ).cte("review_ws")
     if not normalized:
         return select(per_review.c.application_id, per_review.c.ws, per_review.c.ws.label("x")).cte("review_x")
@@ -231,6 +234,7 @@ def ranking_query(cycle: Cycle, f: RankingFilters, viewer: User | None, threshol
     query = (
         select(
             func.rank().over(order_by=score_order).label("rank"),
+            func.count().over().label("total"),
             Application.id, Application.solution_name, Application.company_id, Organization.name,
             Company.computed_size, Organization.department, Application.status,
             agg.c.mean, agg.c.median, variance.label("variance"), agg.c.spread,
@@ -264,7 +268,7 @@ def ranking_query(cycle: Cycle, f: RankingFilters, viewer: User | None, threshol
 
 
 def _line(row: Any, threshold: float) -> RankingLine:
-    (rank, app_id, name, company_id, company_name, size, department, status, mean, median, variance, spread,
+    (rank, _total, app_id, name, company_id, company_name, size, department, status, mean, median, variance, spread,
      done, expected, meet, test, none_, outcome) = row
     stddev = math.sqrt(max(variance, 0.0)) if variance is not None else None
     return RankingLine(
@@ -290,6 +294,13 @@ def _attach_needs(lines: list[RankingLine]) -> None:
         line.needs = by_app.get(line.application_id, [])
 
 
+def _enough_memory() -> None:
+    """On PostgreSQL, let this transaction's sorts and hashes (a few MB per 10,000 answers) stay in memory
+    instead of spilling to disk with the default 4 MB work_mem."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
 def rank(cycle: Cycle, f: RankingFilters, viewer: User | None, *, page: int = 1, per_page: int | None = 50,
          threshold: float | None = None) -> RankingPage:
     """A page of the ranking (`per_page=None`: every line, for the exports and the meeting's agenda)."""
@@ -297,9 +308,12 @@ def rank(cycle: Cycle, f: RankingFilters, viewer: User | None, *, page: int = 1,
         threshold = settings_of(cycle).disagreement_threshold
     query = ranking_query(cycle, f, viewer, threshold)
     page = max(1, page)
+    _enough_memory()
     if per_page:
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        # The total rides on every row (count(*) over ()): one statement computes the ranking once.
         rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
+        total = rows[0].total if rows else (
+            db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
     else:
         rows = db.session.execute(query).all()
         total = len(rows)

@@ -332,3 +332,23 @@ def release_page(cycle_id: int):
     return render_template("selection/release.html", cycle=cycle, form=form, errors=errors,
                            settings=rk.settings_of(cycle), counts=service.outcome_counts(cycle),
                            undecided=service.undecided_count(cycle)), status
+
+
+# --- what the company sees on its answer pages -------------------------------------------------------------
+
+
+@bp.app_template_global()
+def visible_status(application: Application) -> str:
+    """The answer's state as its viewer may know it: a company reads the committee's outcome only once the
+    decisions are released (until then a decided answer still shows as eligible); the staff see the truth."""
+    if (application.status in ("selected", "not_selected") and current_user.is_authenticated
+            and current_user.has_role(Role.COMPANY) and not current_user.has_role(Role.ADMIN)
+            and not service.released(application.cycle)):
+        return "eligible"
+    return application.status
+
+
+@bp.app_template_global()
+def released_decision(application: Application):
+    """The committee's decision on the answer, once released (None before)."""
+    return service.released_decision_for(application)
