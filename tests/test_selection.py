@@ -413,13 +413,15 @@ def test_the_release_is_refused_without_decisions(world):
 
 def test_the_cycle_cannot_leave_selection_undecided_nor_unreleased(world, clock):
     clock.set(paris_datetime(2017, 8, 2, 9))  # the selection window has closed
+    assert {r.code for r in cycles.move_refusals(world.cycle, "advance")} == {"selection_undecided"}
+    meeting = _meeting(world)
+    _decide(world, meeting, world.apps[0], outcome="waiting_list")
     codes = {r.code for r in cycles.move_refusals(world.cycle, "advance")}
     assert codes == {"selection_undecided", "selection_not_released"}
-    # Forcing bypasses the undecided answers, never the release.
+    # Forcing bypasses the undecided answers, never the release of the decisions taken.
     forced = {r.code for r in cycles.move_refusals(world.cycle, "advance", forced=True, reason="Fin de saison")}
     assert forced == {"selection_not_released"}
-    meeting = _meeting(world)
-    for app in world.apps:
+    for app in world.apps[1:]:
         _decide(world, meeting, app, outcome="waiting_list")
     assert {r.code for r in cycles.move_refusals(world.cycle, "advance")} == {"selection_not_released"}
     service.release(world.cycle.id, world.admin)
@@ -431,6 +433,9 @@ def test_the_cycle_cannot_leave_selection_undecided_nor_unreleased(world, clock)
 
 def test_the_admin_cycle_page_explains_the_guard(world, client, login, clock):
     login(world.admin)
+    page = client.get(f"/admin/cycles/{world.cycle.id}").get_data(as_text=True)
+    assert "pas encore de décision du comité" in page and "ceci ne se force pas" not in page
+    _decide(world, _meeting(world), world.apps[0], outcome="waiting_list")
     page = client.get(f"/admin/cycles/{world.cycle.id}").get_data(as_text=True)
     assert "pas encore de décision du comité" in page and "ceci ne se force pas" in page
 

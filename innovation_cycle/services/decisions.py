@@ -491,7 +491,9 @@ def _undecided_blocker(cycle: Cycle) -> list[Refusal]:
 
 
 def _release_blocker(cycle: Cycle) -> list[Refusal]:
-    if released(cycle):
+    """Recorded decisions must reach the companies before the cycle moves on (a cycle without any decision,
+    e.g. without eligible answers, has nothing to release)."""
+    if released(cycle) or not decision_count(cycle):
         return []
     return [Refusal("selection_not_released", {"message": _(
         "Les décisions du comité n'ont pas été communiquées aux entreprises et aux acheteurs : communiquez-les "
