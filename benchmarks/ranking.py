@@ -209,7 +209,8 @@ def run_ours(database_url: str, cycle_id: int, n: int) -> float:
     env = dict(os.environ, DATABASE_URL=database_url, INNOVATION_CYCLE_ENV="benchmark", SECRET_KEY="benchmark",
                DEMO_MODE="0", RATELIMIT_ENABLED="0")
     env.pop("SERVER_NAME", None)
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "--timeout", "600", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+    command = [str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "--timeout", "600", "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    server = subprocess.Popen(command,
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -225,7 +226,8 @@ def run_pretalx(pretalx_dir: Path, n: int) -> float | None:
     """pretalx's review dashboard, served by gunicorn (one sync worker) on its own PostgreSQL database."""
     env = dict(os.environ, PRETALX_CONFIG_FILE=str(pretalx_dir / "pretalx.cfg"))
     gunicorn = pretalx_dir / "venv/bin/gunicorn"
-    command = ([str(gunicorn), "-w", "1", "--timeout", "600", "-b", "127.0.0.1:8345", "pretalx.wsgi"] if gunicorn.exists()
+    served = [str(gunicorn), "-w", "1", "--timeout", "600", "-b", "127.0.0.1:8345", "pretalx.wsgi"]
+    command = (served if gunicorn.exists()
                else [str(pretalx_dir / "venv/bin/python"), "-m", "pretalx", "runserver", "--insecure", "--noreload",
                      "127.0.0.1:8345"])
     server = subprocess.Popen(command, cwd=pretalx_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
