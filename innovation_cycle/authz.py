@@ -428,6 +428,60 @@ POLICY.update({
 })
 
 
+# --- Issue 7, items 6-10: ranking, committee meetings, decisions, release ---------------------------------
+
+
+def _on_cycle_committee(user: Any, target: Any) -> bool:
+    """A committee member of the target's cycle (the target is a cycle, or has one); without a target, any
+    committee member (the route's guard; the view then checks the cycle)."""
+    if not (_authenticated(user) and user.has_role(Role.COMMITTEE_MEMBER)):
+        return False
+    if target is None:
+        return True
+    from sqlalchemy import select
+
+    from innovation_cycle.extensions import db
+    from innovation_cycle.models import CommitteeMember, Cycle
+
+    cycle_id = target.id if isinstance(target, Cycle) else getattr(target, "cycle_id", None)
+    return cycle_id is not None and db.session.scalar(select(CommitteeMember.id).where(
+        CommitteeMember.cycle_id == cycle_id, CommitteeMember.user_id == user.id)) is not None
+
+
+on_cycle_committee = Rule(_on_cycle_committee, "on_cycle_committee")
+
+
+def _founding_partner_somewhere(user: Any, target: Any) -> bool:
+    """The route's guard for the ranking: the user's organization is a founding partner of some convention
+    (the view then asks `ranking.view` of the cycle, where the tier and the stage are checked)."""
+    if not _authenticated(user) or user.organization_id is None:
+        return False
+    from sqlalchemy import select
+
+    from innovation_cycle.extensions import db
+    from innovation_cycle.models import ConventionMembership, Tier
+
+    return db.session.scalar(select(ConventionMembership.id).where(
+        ConventionMembership.organization_id == user.organization_id,
+        ConventionMembership.tier == Tier.FOUNDING_PARTNER).limit(1)) is not None
+
+
+founding_partner_somewhere = Rule(_founding_partner_somewhere, "founding_partner_somewhere")
+
+POLICY.update({
+    # The stage's entry page, and the ranking of a cycle (a committee member never sees the lines of the
+    # companies they are conflicted with: services.ranking filters them in SQL).
+    # Founding partners' people read the ranking from the selection stage on (issue 7, item 12).
+    "selection.access": is_admin | on_cycle_committee | founding_partner_somewhere,
+    "ranking.view": ranking_reader | on_cycle_committee,
+    "ranking.export": ranking_reader | on_cycle_committee,
+    # The committee's secretariat: meetings, attendance, decisions, minutes, release.
+    "meeting.manage": is_admin,
+    "decision.record": is_admin,
+    "decision.release": is_admin,
+})
+
+
 def can(user: Any, action: str, target: Any = None) -> bool:
     try:
         rule = POLICY[action]

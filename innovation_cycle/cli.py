@@ -95,9 +95,10 @@ DEMO_USERS = [
 
 @click.command("seed-demo")
 @click.option("--password", default=DEMO_PASSWORD, show_default=True, help="Mot de passe des comptes de démonstration.")
-@click.option("--etape", type=click.Choice(["besoins", "ami"]), default="besoins", show_default=True,
+@click.option("--etape", type=click.Choice(["besoins", "ami", "selection"]), default="besoins", show_default=True,
               help="besoins : le 1er mars 2017, collecte des besoins en cours ; ami : le 20 avril 2017, AMI ouvert "
-                   "avec environ 80 réponses.")
+                   "avec environ 80 réponses ; selection : le 26 juin 2017, sélection en cours (comité, grille, "
+                   "évaluations, séance programmée).")
 def seed_demo(password: str, etape: str) -> None:
     """Build the demo: the 2017–2019 convention, its members, a cycle under way and one user per role.
 
@@ -144,9 +145,11 @@ def seed_demo(password: str, etape: str) -> None:
     from innovation_cycle import demo_data
 
     counts = demo_data.seed_needs_and_companies(cycle, orgs, users, admin)
-    if etape == "ami":
+    if etape in ("ami", "selection"):
         demo_data.move_to_ami(cycle, admin)
         counts["answers"] = demo_data.seed_answers(cycle, admin)
+    if etape == "selection":  # issue 7: the cycle in selection
+        counts.update(demo_data.move_to_selection(cycle, admin, admin.password_hash or ""))
     audit.record("demo.seed", convention, after={"users": sorted(users), **counts}, actor=None)
     db.session.commit()
     click.echo(f"Démonstration prête. Comptes (mot de passe : {password}) :")
@@ -154,7 +157,10 @@ def seed_demo(password: str, etape: str) -> None:
         click.echo(f"  {email:32} {name} [{', '.join(r.value for r in roles)}]")
     click.echo(f"Besoins : {counts['needs']}, entreprises : {counts['companies']}"
                + (f", réponses : {counts['answers']}." if "answers" in counts else "."))
-    if etape == "ami":
+    if etape == "selection":
+        click.echo("Date simulée : 26 juin 2017, sélection du cycle 2017 en cours ; comité : "
+                   + ", ".join(email for email, _name, _org in demo_data.DEMO_COMMITTEE) + ", comite@demo.orcp.fr.")
+    elif etape == "ami":
         click.echo("Date simulée : 20 avril 2017, AMI du cycle 2017 ouvert.")
     else:
         click.echo("Date simulée : 1er mars 2017, collecte des besoins du cycle 2017 en cours.")

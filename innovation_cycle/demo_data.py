@@ -602,3 +602,116 @@ def move_to_ami(cycle: Cycle, admin: User) -> None:
     clock.simulate(clock.paris_datetime(*AMI_DEMO_DAY))
     cycles.move(cycle.id, "advance", expected_state="needs_collection", actor=admin)
 
+
+
+# --- Issue 7, items 6-10: the cycle in selection ------------------------------------------------------------
+
+SELECTION_DEMO_DAY = (2017, 6, 26, 9, 0)
+# The grid the issue proposes: six criteria on a 0–4 scale, each level worded.
+DEMO_GRID = [
+    ("Degré d'innovation (art. L2172-3)", "Nouveauté du produit, du procédé ou de la méthode pour les acheteurs.", 3.0),
+    ("Adéquation aux besoins visés", "La solution répond-elle au problème exprimé par l'acheteur ?", 3.0),
+    ("Maturité (TRL et commercialisation)", "TRL, pilotes, clients payants, références publiques.", 2.0),
+    ("Capacité de l'entreprise à livrer", "Équipe, solidité financière, capacité à passer à l'échelle.", 2.0),
+    ("Crédibilité du coût", "Prix indicatif cohérent avec la valeur et le marché.", 1.0),
+    ("Impact environnemental et social", "Sobriété, accessibilité, emploi local.", 1.0),
+]
+LEVELS = ["Insuffisant", "Faible", "Moyen", "Bon", "Excellent"]
+# The committee of the source document's partners: the State (préfecture, PFRA), UGAP, the MEL, the city of
+# Lille and EuraTechnologies (already there: comite@demo.orcp.fr).
+DEMO_COMMITTEE = [
+    ("comite.prefecture@demo.orcp.fr", "Hélène Comité (Préfecture, SGAR)", "Préfecture de la région Hauts-de-France"),
+    ("comite.pfra@demo.orcp.fr", "Marc Comité (PFRA)", "Plateforme régionale des achats de l'État"),
+    ("comite.ugap@demo.orcp.fr", "Isabelle Comité (UGAP)", "UGAP"),
+    ("comite.mel@demo.orcp.fr", "Thomas Comité (MEL)", "Métropole européenne de Lille"),
+    ("comite.lille@demo.orcp.fr", "Julie Comité (Ville de Lille)", "Ville de Lille"),
+]
+
+
+def move_to_selection(cycle: Cycle, admin: User, password_hash: str) -> dict[str, int]:
+    """Move the demo to 26 June 2017: the AMI closed, the answers screened, the cycle in selection with its
+    committee, grid, assignments, most reviews submitted (a few disagreements, one conflict) and the
+    committee's meeting scheduled for 6 July."""
+    from innovation_cycle.models import CommitteeMember, Meeting
+    from innovation_cycle.models.reviews import Assignment, Conflict, Criterion, Review, Score, SelectionSettings
+    from innovation_cycle.services import cycles
+
+    rng = random.Random(SEED + 7)
+    clock.simulate(clock.paris_datetime(*SELECTION_DEMO_DAY))
+    now = clock.now()
+    # The secretariat screened every submitted answer: most are eligible.
+    for application in db.session.query(Application).filter(Application.cycle_id == cycle.id,
+                                                            Application.status == "submitted"):
+        eligible = rng.random() < 0.85
+        application.status = "eligible" if eligible else "ineligible"
+        application.eligibility_reason = ("Entreprise et solution conformes aux conditions de l'AMI." if eligible
+                                          else "La solution proposée n'est pas innovante au sens de l'AMI.")
+    db.session.flush()
+    cycles.move(cycle.id, "advance", expected_state="ami_sourcing", actor=admin)
+
+    orgs = {o.name: o for o in db.session.query(Organization)}
+    members = [m.user for m in cycle.committee if m.user.has_role(Role.COMMITTEE_MEMBER)]
+    for email, name, org_start in DEMO_COMMITTEE:
+        org = next(o for n, o in orgs.items() if n.startswith(org_start))
+        user = _users(password_hash, [(email, name, org, Role.COMMITTEE_MEMBER)])[0]
+        db.session.flush()
+        cycle.committee.append(CommitteeMember(user_id=user.id))
+        members.append(user)
+    db.session.flush()
+    criteria = [Criterion(cycle_id=cycle.id, position=i, label=label, help_text=help_text, weight=weight,
+                          scale_min=0, scale_max=4, level_labels=LEVELS)
+                for i, (label, help_text, weight) in enumerate(DEMO_GRID)]
+    db.session.add_all(criteria)
+    db.session.add(SelectionSettings(cycle_id=cycle.id, reviewers_per_answer=3, disagreement_threshold=1.5,
+                                     reviews_close_at=clock.paris_datetime(2017, 7, 4, 23, 59),
+                                     assignments_confirmed_at=now - timedelta(days=40)))
+    eligible = list(db.session.query(Application).filter(Application.cycle_id == cycle.id,
+                                                         Application.status == "eligible").order_by(Application.id))
+    # One conflict: EuraTechnologies' member coaches the first eligible company in its incubator.
+    euratech_member = next(m for m in members if m.email == "comite@demo.orcp.fr")
+    conflicted = eligible[0].company_id if eligible else None
+    if conflicted is not None:
+        db.session.add(Conflict(cycle_id=cycle.id, user_id=euratech_member.id, company_id=conflicted,
+                                source="declared", reason="La startup est accompagnée par notre incubateur.",
+                                created_at=now - timedelta(days=45)))
+    db.session.flush()
+    for c in criteria:
+        db.session.refresh(c)
+    reviews = disagreements = 0
+    for index, application in enumerate(eligible):
+        allowed = [m for m in members if not (m.id == euratech_member.id and application.company_id == conflicted)]
+        reviewers = [allowed[(index * 3 + k) % len(allowed)] for k in range(3)]
+        reviewers = list(dict.fromkeys(reviewers))
+        quality = rng.uniform(1.0, 3.6)
+        split = index % 7 == 3  # a disagreement: one reviewer far from the others
+        disagreements += split
+        for k, reviewer in enumerate(reviewers):
+            db.session.add(Assignment(cycle_id=cycle.id, application_id=application.id, user_id=reviewer.id,
+                                      status="confirmed", created_at=now - timedelta(days=40)))
+            done = rng.random() < 0.85
+            at = now - timedelta(days=rng.randrange(1, 30))
+            review = Review(cycle_id=cycle.id, application_id=application.id, reviewer_id=reviewer.id,
+                            status="submitted" if done else "draft", created_at=at, updated_at=at,
+                            submitted_at=at if done else None)
+            base = (4.0 - quality + 0.2) if split and k == 0 else quality
+            for criterion in criteria:
+                value = max(0, min(4, round(base + rng.uniform(-0.8, 0.8))))
+                review.scores.append(Score(criterion_id=criterion.id, value=value))
+            mean = base
+            review.recommendation = ("select" if mean >= 2.8 else "discuss" if mean >= 1.8 else "reject") if done \
+                else None
+            review.committee_comment = "Solution solide, à confronter aux acheteurs." if mean >= 2.5 else \
+                "Maturité encore faible."
+            review.company_comment = ("Précisez vos références publiques et le coût complet sur trois ans."
+                                      if mean < 2.5 else "Dossier clair ; prévoyez une démonstration.")
+            db.session.add(review)
+            reviews += done
+    meeting = Meeting(cycle_id=cycle.id, title="Séance du comité de pilotage — sélection 2017",
+                      scheduled_at=clock.paris_datetime(2017, 7, 6, 14, 0),
+                      location="Préfecture de région, Lille — salle Vauban", status="scheduled",
+                      created_at=now - timedelta(days=20))
+    db.session.add(meeting)
+    db.session.flush()
+    audit.record("demo.seed_selection", cycle, after={"eligible": len(eligible), "reviews": reviews,
+                                                      "disagreements": disagreements}, actor=None)
+    return {"eligible": len(eligible), "reviews": reviews}

@@ -18,6 +18,14 @@ def ctx(cycle_state: str = "ami_sourcing", now: datetime = NOW, reason: str = "m
                        **kw)
 
 
+def decision_ctx(**kw) -> MoveContext:
+    """A decision in an open, quorate meeting of a cycle in selection, not released yet."""
+    values = {"cycle_state": "selection", "meeting_open": True, "quorate": True, "released": False,
+              "reason": "Solution mûre, adaptée au besoin."}
+    values.update(kw)
+    return ctx(**values)
+
+
 EXPECTED = {
     ("draft", "submit"): "submitted",
     ("draft", "withdraw"): "withdrawn",
@@ -28,6 +36,13 @@ EXPECTED = {
     ("ineligible", "declare_eligible"): "eligible",
     ("submitted", "declare_ineligible"): "ineligible",
     ("eligible", "declare_ineligible"): "ineligible",
+    ("eligible", "select"): "selected",
+    ("eligible", "not_select"): "not_selected",
+    # Corrections before the release.
+    ("not_selected", "select"): "selected",
+    ("selected", "not_select"): "not_selected",
+    ("selected", "wait_list"): "eligible",
+    ("not_selected", "wait_list"): "eligible",
 }
 ALL = [(s, t) for s in flow.STATES for t in flow.TRIGGERS]
 
@@ -38,7 +53,8 @@ def test_the_states_are_the_ones_the_records_know():
 
 @pytest.mark.parametrize(("state", "trigger"), [k for k in ALL if k in EXPECTED])
 def test_every_legal_move_reaches_its_destination(state, trigger):
-    assert ApplicationFlow(state, ctx()).fire(trigger) == EXPECTED[(state, trigger)]
+    context = decision_ctx() if trigger in flow.DECISION_TRIGGERS else ctx()
+    assert ApplicationFlow(state, context).fire(trigger) == EXPECTED[(state, trigger)]
     assert flow.destination(state, trigger) == EXPECTED[(state, trigger)]
 
 
@@ -54,12 +70,40 @@ def test_every_illegal_move_is_refused_with_a_reason(state, trigger):
         machine.trigger(trigger)
 
 
-def test_selection_outcomes_are_declared_but_not_reachable_yet():
-    reachable = {t["dest"] for t in flow.TRANSITIONS}
-    assert {"selected", "not_selected"} <= set(flow.STATES)
-    assert not reachable & {"selected", "not_selected"}
-    assert flow.triggers_from("selected") == flow.triggers_from("not_selected") == []
+def test_only_the_committee_reaches_the_selection_outcomes():
+    reaching = {t["trigger"] for t in flow.TRANSITIONS if t["dest"] in flow.DECIDED_STATES}
+    assert reaching == {"select", "not_select"}
+    # A decided answer is only corrected by another decision (never withdrawn nor screened again).
+    assert set(flow.triggers_from("selected")) == {"not_select", "wait_list"}
+    assert set(flow.triggers_from("not_selected")) == {"select", "wait_list"}
     assert flow.triggers_from("withdrawn") == []
+
+
+@pytest.mark.parametrize("trigger", ["select", "not_select"])
+@pytest.mark.parametrize(("changes", "codes"), [
+    ({"reason": "  "}, ["rationale_required"]),
+    ({"quorate": False}, ["no_quorum"]),
+    ({"meeting_open": False, "quorate": False}, ["meeting_not_open"]),
+    ({"released": True}, ["decisions_released"]),
+    ({"cycle_state": "commitment_census"}, ["decision_stage"]),
+    ({"cycle_state": "ami_sourcing", "quorate": False, "reason": ""},
+     ["decision_stage", "no_quorum", "rationale_required"]),
+])
+def test_a_decision_needs_the_stage_an_open_quorate_meeting_a_rationale_and_no_release(trigger, changes, codes):
+    machine = ApplicationFlow("eligible", decision_ctx(**changes))
+    with pytest.raises(MoveRefused) as refused:
+        machine.fire(trigger)
+    assert [r.code for r in refused.value.refusals] == codes
+    assert machine.state == "eligible"
+
+
+@pytest.mark.parametrize(("state", "trigger"), [("selected", "not_select"), ("not_selected", "select"),
+                                                ("selected", "wait_list")])
+def test_a_correction_is_refused_once_released(state, trigger):
+    assert ApplicationFlow(state, decision_ctx()).fire(trigger) == EXPECTED[(state, trigger)]
+    with pytest.raises(MoveRefused) as refused:
+        ApplicationFlow(state, decision_ctx(released=True)).fire(trigger)
+    assert [r.code for r in refused.value.refusals] == ["decisions_released"]
 
 
 @pytest.mark.parametrize("trigger", ["submit", "withdraw"])

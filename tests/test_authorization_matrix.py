@@ -146,6 +146,21 @@ ACCESS: dict[str, frozenset[str]] = {
     "reviews.conflict_remove": frozenset({COMMITTEE}),
     # The figures are every convention member's from the selection stage on; the world's cycle is before it.
     "reviews.figures": ADMIN_ONLY,
+    # Issue 7, items 6-10: the ranking (admins and the cycle's committee; the world's committee member is on
+    # the world's cycle), and the secretariat's meetings, decisions, minutes and release.
+    "selection.index": frozenset({ADMIN, COMMITTEE}),
+    "selection.ranking": frozenset({ADMIN, COMMITTEE}),
+    "selection.need_ranking": frozenset({ADMIN, COMMITTEE}),
+    "selection.ranking_export": frozenset({ADMIN, COMMITTEE}),
+    "selection.meetings": ADMIN_ONLY,
+    "selection.meeting": ADMIN_ONLY,
+    "selection.attendance": ADMIN_ONLY,
+    "selection.meeting_open": ADMIN_ONLY,
+    "selection.meeting_close": ADMIN_ONLY,
+    "selection.decision": ADMIN_ONLY,
+    "selection.minutes": ADMIN_ONLY,
+    "selection.minutes_export": ADMIN_ONLY,
+    "selection.release_page": ADMIN_ONLY,
 }
 # What an allowed GET answers when it is not 200: forged tokens are refused with a page, not an error.
 GET_STATUS = {
@@ -186,9 +201,21 @@ def world(app, make):
         **area_c,
         **area_b,
         **_area_a_world(cycle, orgs[BUYER], users[BUYER]),
+        **_issue7_world(cycle),
     }
     params.update(_selection_world(cycle, convention, users, make))
     return users, params
+
+
+def _issue7_world(cycle) -> dict:
+    """Issue 7, items 6-10: a meeting of the world's cycle, scheduled."""
+    from innovation_cycle.models import Meeting
+
+    meeting = Meeting(cycle=cycle, title="Séance", scheduled_at=cycle.created_at, status="scheduled",
+                      created_at=cycle.created_at)
+    db.session.add(meeting)
+    db.session.commit()
+    return {"meeting_id": meeting.id}
 
 
 def _area_a_world(cycle, organization, buyer) -> dict:

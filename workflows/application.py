@@ -4,8 +4,11 @@
     draft | submitted | eligible | ineligible → withdrawn   (by the company, while the AMI is open)
     eligible | ineligible may be corrected into each other (with a reason) until selection ends.
 
-`selected` and `not_selected` are declared (the records' CHECK constraint knows them) but no trigger reaches
-them yet: the selection stage adds its own. Like workflows.cycle, the rules are data and plain functions;
+The committee's decisions (selection stage, in an open and quorate meeting, with a rationale):
+    eligible → selected | not_selected            (a waiting list keeps the answer eligible)
+    selected | not_selected → the other one, or back to eligible (waiting list): a correction, only while
+    the cycle is in selection and the decisions are not released yet.
+Like workflows.cycle, the rules are data and plain functions;
 `innovation_cycle.services.applications` binds a machine to a row for one move, in the transaction that
 also writes the audit row, and turns each `Refusal` code into a French sentence.
 """
@@ -29,16 +32,25 @@ BEFORE_AMI: tuple[str, ...] = ("draft", "needs_collection")
 
 SUBMIT, WITHDRAW, DECLARE_ELIGIBLE, DECLARE_INELIGIBLE = (
     "submit", "withdraw", "declare_eligible", "declare_ineligible")
-TRIGGERS: tuple[str, ...] = (SUBMIT, WITHDRAW, DECLARE_ELIGIBLE, DECLARE_INELIGIBLE)
+SELECT, NOT_SELECT, WAIT_LIST = "select", "not_select", "wait_list"
+TRIGGERS: tuple[str, ...] = (SUBMIT, WITHDRAW, DECLARE_ELIGIBLE, DECLARE_INELIGIBLE, SELECT, NOT_SELECT, WAIT_LIST)
+# The stage in which the committee decides, and the states a decision leaves an answer in.
+DECISION_STAGE = "selection"
+DECIDED_STATES: tuple[str, ...] = ("selected", "not_selected")
 
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": SUBMIT, "source": "draft", "dest": "submitted"},
     {"trigger": WITHDRAW, "source": ["draft", "submitted", "eligible", "ineligible"], "dest": "withdrawn"},
     {"trigger": DECLARE_ELIGIBLE, "source": ["submitted", "ineligible"], "dest": "eligible"},
     {"trigger": DECLARE_INELIGIBLE, "source": ["submitted", "eligible"], "dest": "ineligible"},
+    {"trigger": SELECT, "source": ["eligible", "not_selected"], "dest": "selected"},
+    {"trigger": NOT_SELECT, "source": ["eligible", "selected"], "dest": "not_selected"},
+    # A waiting list keeps the answer eligible; from a decided state it is a correction.
+    {"trigger": WAIT_LIST, "source": ["selected", "not_selected"], "dest": "eligible"},
 ]
 COMPANY_TRIGGERS: frozenset[str] = frozenset({SUBMIT, WITHDRAW})
 SCREENING_TRIGGERS: frozenset[str] = frozenset({DECLARE_ELIGIBLE, DECLARE_INELIGIBLE})
+DECISION_TRIGGERS: frozenset[str] = frozenset({SELECT, NOT_SELECT, WAIT_LIST})
 
 
 @dataclass
@@ -53,6 +65,11 @@ class MoveContext:
     # What the answer still lacks before it can be submitted (codes such as "missing" with the field names).
     incomplete: list[Refusal] = field(default_factory=list)
     reason: str = ""
+    # The committee's decisions: the meeting they are recorded in is open and quorate; the cycle's decisions
+    # have not been released to the companies yet. `reason` is then the decision's rationale.
+    meeting_open: bool = False
+    quorate: bool = False
+    released: bool = False
 
     @property
     def ami_open(self) -> bool:
@@ -90,6 +107,23 @@ def edit_refusals(state: str, ctx: MoveContext) -> list[Refusal]:
     return ami_refusals(ctx)
 
 
+def decision_refusals(ctx: MoveContext) -> list[Refusal]:
+    """Why the committee may not record (or correct) a decision now: every reason, in the order the secretary
+    can act on them."""
+    found = []
+    if ctx.cycle_state != DECISION_STAGE:
+        found.append(Refusal("decision_stage", {"cycle_state": ctx.cycle_state}))
+    if ctx.released:
+        found.append(Refusal("decisions_released"))
+    if not ctx.meeting_open:
+        found.append(Refusal("meeting_not_open"))
+    elif not ctx.quorate:
+        found.append(Refusal("no_quorum"))
+    if not ctx.reason.strip():
+        found.append(Refusal("rationale_required"))
+    return found
+
+
 def refusals(state: str, trigger: str, ctx: MoveContext) -> list[Refusal]:
     """Every reason why `trigger` cannot fire from `state` now; empty means the move may happen."""
     if trigger not in triggers_from(state):
@@ -99,6 +133,8 @@ def refusals(state: str, trigger: str, ctx: MoveContext) -> list[Refusal]:
         if trigger == SUBMIT:
             found.extend(ctx.incomplete)
         return found
+    if trigger in DECISION_TRIGGERS:
+        return decision_refusals(ctx)
     found = []
     if ctx.cycle_state not in SCREENING_STAGES:
         found.append(Refusal("screening_closed", {"cycle_state": ctx.cycle_state}))

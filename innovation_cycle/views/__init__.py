@@ -33,3 +33,7 @@ def init_app(app: Flask) -> None:
     from innovation_cycle.views import reviews  # issue 7: the selection stage's reviewing
 
     app.register_blueprint(reviews.bp)
+
+    from innovation_cycle.views import selection  # issue 7, items 6-10
+
+    app.register_blueprint(selection.bp)

@@ -1,0 +1,363 @@
+"""The committee's ranking of a cycle's eligible answers, computed in SQL.
+
+One statement does the work whatever the number of scores (360,000 for 20,000 answers × 3 reviews × 6
+criteria): each submitted review's weighted score (the grid's weights; a criterion left empty, or added after
+the review was written, simply does not count), then per answer the weighted mean, the median (portable: the
+middle row(s) by window `row_number`/`count`, which SQLite ≥ 3.25 and PostgreSQL both know), the standard
+deviation (from the mean of squares: SQLite has no `stddev`), the spread (max − min) that flags a disagreement,
+the reviews done beside the reviews expected (assignments), and the buyers' interest, counted apart from the
+scores. Only the page's rows leave the database.
+
+Per-reviewer normalization replaces each review's weighted score by its z-score among that reviewer's reviews
+of the cycle (harsh and generous reviewers then weigh the same); the page says so when it is on.
+
+A committee member never gets a line about a company they are conflicted with: the filter is a NOT EXISTS
+against the conflicts table inside the same statement, so a count, a page or an export cannot leak it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Float, case, cast, event, exists, func, literal, or_, select, text
+from sqlalchemy.engine import Engine
+
+from innovation_cycle.extensions import db
+from innovation_cycle.models import (
+    Application,
+    ApplicationNeed,
+    Company,
+    Cycle,
+    Need,
+    Organization,
+    Role,
+    User,
+    need_themes,
+)
+from innovation_cycle.models.decisions import Decision
+from innovation_cycle.models.reviews import (
+    Assignment,
+    BuyerInterest,
+    Conflict,
+    Criterion,
+    Review,
+    Score,
+    SelectionSettings,
+)
+
+# The answers the committee ranks: eligible ones, and those it has already decided on.
+RANKED_STATES: tuple[str, ...] = ("eligible", "selected", "not_selected")
+SIZES = ("micro", "pme", "eti", "ge")
+DEFAULT_THRESHOLD = 1.5
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_math(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite builds without the math functions lack `sqrt`, which the z-scores need: provide it."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith(("sqlite3", "pysqlite")):
+        return
+    try:
+        dbapi_connection.execute("SELECT sqrt(4.0)")
+    except Exception:  # noqa: BLE001 - the sqlite3 module's OperationalError: the function is missing
+        dbapi_connection.create_function("sqrt", 1, lambda x: math.sqrt(x) if x is not None and x >= 0 else None,
+                                         deterministic=True)
+
+
+@dataclass
+class RankingFilters:
+    theme_id: int | None = None
+    need_id: int | None = None
+    size: str | None = None
+    department: str | None = None
+    status: str | None = None  # eligible | selected | not_selected
+    normalized: bool = False
+
+
+@dataclass
+class RankingLine:
+    """One answer's line: its figures, and what the page shows beside them."""
+
+    rank: int
+    application_id: int
+    solution_name: str
+    company_id: int
+    company_name: str
+    size: str | None
+    department: str | None
+    status: str
+    score: float | None  # weighted mean (or mean z-score when normalized)
+    median: float | None
+    stddev: float | None
+    spread: float | None  # max − min of the reviewers' (raw) weighted scores
+    reviews_done: int
+    reviews_expected: int
+    interest_meet: int
+    interest_test: int
+    interest_none: int
+    outcome: str | None
+    to_discuss: bool
+    needs: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class RankingPage:
+    lines: list[RankingLine]
+    total: int
+    page: int
+    per_page: int
+    normalized: bool
+    threshold: float
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page)) if self.per_page else 1
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int | None:
+        return self.page - 1 if self.has_prev else None
+
+    @property
+    def next_num(self) -> int | None:
+        return self.page + 1 if self.has_next else None
+
+    @property
+    def items(self) -> list[RankingLine]:
+        return self.lines
+
+    def iter_pages(self, left_edge: int = 2, left_current: int = 2, right_current: int = 4,
+                   right_edge: int = 2) -> Iterable[int | None]:
+        """The page numbers to show, None for a gap (Flask-SQLAlchemy's Pagination contract, for the macro)."""
+        last = 0
+        for number in range(1, self.pages + 1):
+            if (number <= left_edge or self.page - left_current <= number <= self.page + right_current
+                    or number > self.pages - right_edge):
+                if last + 1 != number:
+                    yield None
+                yield number
+                last = number
+
+
+def settings_of(cycle: Cycle) -> SelectionSettings:
+    """The cycle's selection settings, or the defaults (unsaved) when the stage has not been set up."""
+    found = db.session.get(SelectionSettings, cycle.id)
+    return found or SelectionSettings(cycle_id=cycle.id, reviewers_per_answer=3,
+                                      disagreement_threshold=DEFAULT_THRESHOLD)
+
+
+def _review_scores(cycle_id: int, normalized: bool):
+    """Each submitted review's weighted score (`ws`) and the figure ranked (`x`: ws, or its z-score among the
+    same reviewer's reviews of the cycle). The scores are summed per review first (the grid's criteria belong
+    to one cycle, so they select the cycle's scores), then joined to the (fewer) reviews."""
+    weighted = (func.sum(Criterion.weight * Score.value) / func.sum(Criterion.weight)).label("ws")
+    sums = (select(Score.review_id.label("review_id"), cast(weighted, Float).label("ws"))
+            .join(Criterion, Criterion.id == Score.criterion_id)
+            .where(Criterion.cycle_id == cycle_id, Score.value.is_not(None))
+            .group_by(Score.review_id)).cte("review_sums")
+    per_review = (
+        select(Review.application_id.label("application_id"), Review.reviewer_id.label("reviewer_id"),
+               sums.c.ws.label("ws"))
+        .join(sums, sums.c.review_id == Review.id)
+        .where(Review.cycle_id == cycle_id, Review.status == "submitted")
+    ).cte("review_ws")
+    if not normalized:
+        return select(per_review.c.application_id, per_review.c.ws, per_review.c.ws.label("x")).cte("review_x")
+    mean = func.avg(per_review.c.ws).over(partition_by=per_review.c.reviewer_id)
+    mean_sq = func.avg(per_review.c.ws * per_review.c.ws).over(partition_by=per_review.c.reviewer_id)
+    stats = select(per_review.c.application_id, per_review.c.ws, mean.label("m"), mean_sq.label("m2")).cte("rev_stats")
+    variance = stats.c.m2 - stats.c.m * stats.c.m
+    z = case((variance > 1e-12, (stats.c.ws - stats.c.m) / func.sqrt(variance)), else_=literal(0.0))
+    return select(stats.c.application_id, stats.c.ws, cast(z, Float).label("x")).cte("review_x")
+
+
+def _aggregates(cycle_id: int, normalized: bool):
+    """Per answer: mean, mean of squares, median, min, max, reviews done."""
+    rx = _review_scores(cycle_id, normalized)
+    ordered = select(
+        rx.c.application_id, rx.c.ws, rx.c.x,
+        func.row_number().over(partition_by=rx.c.application_id, order_by=rx.c.x).label("rn"),
+        func.count().over(partition_by=rx.c.application_id).label("cnt"),
+    ).cte("ordered")
+    middle = or_(ordered.c.rn == (ordered.c.cnt + 1) // 2, ordered.c.rn == (ordered.c.cnt + 2) // 2)
+    return select(
+        ordered.c.application_id,
+        func.avg(ordered.c.x).label("mean"),
+        func.avg(ordered.c.x * ordered.c.x).label("mean_sq"),
+        func.avg(case((middle, ordered.c.x))).label("median"),
+        (func.max(ordered.c.ws) - func.min(ordered.c.ws)).label("spread"),
+        func.count().label("done"),
+    ).group_by(ordered.c.application_id).cte("agg")
+
+
+def visible_to(user: User | None, cycle_id: int):
+    """The SQL condition that hides the answers of companies `user` is conflicted with (none for admins)."""
+    if user is None or user.has_role(Role.ADMIN):
+        return literal(True)
+    return ~exists().where(Conflict.cycle_id == cycle_id, Conflict.user_id == user.id,
+                           Conflict.company_id == Application.company_id)
+
+
+def is_conflicted(user: User, application: Application) -> bool:
+    if user.has_role(Role.ADMIN):
+        return False
+    return db.session.scalar(select(Conflict.id).where(
+        Conflict.cycle_id == application.cycle_id, Conflict.user_id == user.id,
+        Conflict.company_id == application.company_id).limit(1)) is not None
+
+
+def ranking_query(cycle: Cycle, f: RankingFilters, viewer: User | None, threshold: float):
+    """The ranking's statement: one row per visible answer, best first, with its rank."""
+    agg = _aggregates(cycle.id, f.normalized)
+    expected = (select(Assignment.application_id, func.count().label("expected"))
+                .where(Assignment.cycle_id == cycle.id).group_by(Assignment.application_id).cte("expected"))
+    interest = (select(BuyerInterest.application_id,
+                       func.sum(case((BuyerInterest.level == "meet", 1), else_=0)).label("meet"),
+                       func.sum(case((BuyerInterest.level == "test", 1), else_=0)).label("test"),
+                       func.sum(case((BuyerInterest.level == "none", 1), else_=0)).label("none_"))
+                .join(Application, Application.id == BuyerInterest.application_id)
+                .where(Application.cycle_id == cycle.id)
+                .group_by(BuyerInterest.application_id).cte("interest"))
+    variance = agg.c.mean_sq - agg.c.mean * agg.c.mean
+    score_order = (agg.c.mean.desc().nulls_last(), Application.id)
+    query = (
+        select(
+            func.rank().over(order_by=score_order).label("rank"),
+            func.count().over().label("total"),
+            Application.id, Application.solution_name, Application.company_id, Organization.name,
+            Company.computed_size, Organization.department, Application.status,
+            agg.c.mean, agg.c.median, variance.label("variance"), agg.c.spread,
+            func.coalesce(agg.c.done, 0), func.coalesce(expected.c.expected, 0),
+            func.coalesce(interest.c.meet, 0), func.coalesce(interest.c.test, 0),
+            func.coalesce(interest.c.none_, 0), Decision.outcome,
+        )
+        .join(Company, Company.id == Application.company_id)
+        .join(Organization, Organization.id == Company.organization_id)
+        .outerjoin(agg, agg.c.application_id == Application.id)
+        .outerjoin(expected, expected.c.application_id == Application.id)
+        .outerjoin(interest, interest.c.application_id == Application.id)
+        .outerjoin(Decision, Decision.application_id == Application.id)
+        .where(Application.cycle_id == cycle.id, Application.status.in_(RANKED_STATES),
+               visible_to(viewer, cycle.id))
+    )
+    targeted = select(ApplicationNeed.application_id)
+    if f.need_id:
+        query = query.where(Application.id.in_(targeted.where(ApplicationNeed.need_id == f.need_id)))
+    if f.theme_id:
+        query = query.where(Application.id.in_(
+            targeted.join(need_themes, need_themes.c.need_id == ApplicationNeed.need_id)
+            .where(need_themes.c.theme_id == f.theme_id)))
+    if f.size in SIZES:
+        query = query.where(Company.computed_size == f.size)
+    if f.department:
+        query = query.where(Organization.department == f.department)
+    if f.status in RANKED_STATES:
+        query = query.where(Application.status == f.status)
+    return query.order_by(*score_order)
+
+
+def _line(row: Any, threshold: float) -> RankingLine:
+    (rank, _total, app_id, name, company_id, company_name, size, department, status, mean, median, variance, spread,
+     done, expected, meet, test, none_, outcome) = row
+    stddev = math.sqrt(max(variance, 0.0)) if variance is not None else None
+    return RankingLine(
+        rank=rank, application_id=app_id, solution_name=name, company_id=company_id, company_name=company_name,
+        size=size, department=department, status=status,
+        score=float(mean) if mean is not None else None, median=float(median) if median is not None else None,
+        stddev=stddev, spread=float(spread) if spread is not None else None, reviews_done=int(done),
+        reviews_expected=int(expected), interest_meet=int(meet), interest_test=int(test), interest_none=int(none_),
+        outcome=outcome, to_discuss=spread is not None and int(done) > 1 and float(spread) >= threshold - 1e-9)
+
+
+def _attach_needs(lines: list[RankingLine]) -> None:
+    """The targeted needs of the page's answers: one query for the whole page."""
+    ids = [line.application_id for line in lines]
+    if not ids:
+        return
+    by_app: dict[int, list[tuple[int, str]]] = {}
+    for app_id, need_id, title in db.session.execute(
+            select(ApplicationNeed.application_id, Need.id, Need.title).join(Need, Need.id == ApplicationNeed.need_id)
+            .where(ApplicationNeed.application_id.in_(ids)).order_by(Need.title, Need.id)):
+        by_app.setdefault(app_id, []).append((need_id, title))
+    for line in lines:
+        line.needs = by_app.get(line.application_id, [])
+
+
+def _enough_memory() -> None:
+    """On PostgreSQL, let this transaction's sorts and hashes (a few MB per 10,000 answers) stay in memory
+    instead of spilling to disk with the default 4 MB work_mem."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+def rank(cycle: Cycle, f: RankingFilters, viewer: User | None, *, page: int = 1, per_page: int | None = 50,
+         threshold: float | None = None) -> RankingPage:
+    """A page of the ranking (`per_page=None`: every line, for the exports and the meeting's agenda)."""
+    if threshold is None:
+        threshold = settings_of(cycle).disagreement_threshold
+    query = ranking_query(cycle, f, viewer, threshold)
+    page = max(1, page)
+    _enough_memory()
+    if per_page:
+        # The total rides on every row (count(*) over ()): one statement computes the ranking once.
+        rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
+        total = rows[0].total if rows else (
+            db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    else:
+        rows = db.session.execute(query).all()
+        total = len(rows)
+    lines = [_line(r, threshold) for r in rows]
+    _attach_needs(lines)
+    return RankingPage(lines=lines, total=total, page=page, per_page=per_page or total, normalized=f.normalized,
+                       threshold=threshold)
+
+
+def order_of(cycle: Cycle, ids: Iterable[int]) -> dict[int, int]:
+    """Rank of each answer in the cycle's (raw) ranking: the meeting's agenda walks it in this order."""
+    wanted = set(ids)
+    page = rank(cycle, RankingFilters(), None, per_page=None)
+    return {line.application_id: line.rank for line in page.lines if line.application_id in wanted}
+
+
+# --- exports -----------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
+
+
+def export_columns(size_labels: dict[str, Any], state_label: Any, outcome_label: Any) -> list[Any]:
+    from innovation_cycle.services.listings import Column
+
+    return [
+        Column(_l("Rang"), lambda r: r.rank),
+        Column(_l("N°"), lambda r: r.application_id),
+        Column(_l("Solution"), lambda r: r.solution_name),
+        Column(_l("Entreprise"), lambda r: r.company_name),
+        Column(_l("Taille"), lambda r: size_labels.get(r.size, "")),
+        Column(_l("Département"), lambda r: r.department),
+        Column(_l("Besoins visés"), lambda r: " | ".join(title for _id, title in r.needs)),
+        Column(_l("Moyenne pondérée"), lambda r: _fmt(r.score)),
+        Column(_l("Médiane"), lambda r: _fmt(r.median)),
+        Column(_l("Écart type"), lambda r: _fmt(r.stddev)),
+        Column(_l("Écart entre évaluateurs"), lambda r: _fmt(r.spread)),
+        Column(_l("Évaluations faites"), lambda r: r.reviews_done),
+        Column(_l("Évaluations attendues"), lambda r: r.reviews_expected),
+        Column(_l("Acheteurs : rencontrer"), lambda r: r.interest_meet),
+        Column(_l("Acheteurs : tester"), lambda r: r.interest_test),
+        Column(_l("Acheteurs : sans intérêt"), lambda r: r.interest_none),
+        Column(_l("À discuter"), lambda r: r.to_discuss),
+        Column(_l("État"), lambda r: state_label(r.status)),
+        Column(_l("Décision"), lambda r: outcome_label(r.outcome) if r.outcome else ""),
+    ]
