@@ -417,7 +417,13 @@ def announce_results(cycle: Cycle) -> int:
     return announce("results", cycle, participants(cycle), "announcement_results",
                     _("Les résultats du cycle %(year)s sont publiés", year=cycle.year),
                     due_at=window.opens_at if window else None, window=window,
-                    link=external_url(_endpoint(("results.public", "public.home"))))
+                    link=_results_link(cycle))
+
+
+def _results_link(cycle: Cycle) -> str:
+    """Issue 8: the cycle's public results page, /resultats/<year>."""
+    endpoint = _endpoint(("results.public", "public.home"))
+    return external_url(endpoint, **({"year": cycle.year} if endpoint == "results.public" else {}))
 
 
 def notify_event(kind: str, obj: Any, users: Iterable[User], template: str = "event", *, subject: str,
@@ -491,8 +497,8 @@ def cycle_moved(cycle: Cycle, before: str, trigger: str) -> None:
     plan_reminders(cycle)
     if trigger == "advance" and cycle.state == "ami_sourcing":
         announce_ami_open(cycle)
-    elif trigger == "advance" and cycle.state == "results_communication":
-        announce_results(cycle)
+    # Issue 8: "results published" is announced when the admin publishes the bilan (services.results.publish),
+    # not on entering the stage, when nothing is published yet.
 
 
 def calendar_changed(cycle: Cycle) -> None:

@@ -29,3 +29,8 @@ def init_app(app: Flask) -> None:
     from innovation_cycle.views import notifications  # issue 4
 
     app.register_blueprint(notifications.bp)
+
+    from innovation_cycle.views import commitments, results  # issue 8
+
+    app.register_blueprint(commitments.bp)
+    app.register_blueprint(results.bp)
