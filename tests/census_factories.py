@@ -66,7 +66,8 @@ def company(make, name: str, siret: str, size: str = "micro", department: str = 
     return c
 
 
-def census_world(make, *, year: int = 2017, state: str = "commitment_census", convention=None) -> World:
+def census_world(make, *, year: int = 2017, state: str = "commitment_census", convention=None,
+                 companies: list[Company] | None = None) -> World:
     convention = convention or make.convention(year)
     cycle = make.cycle(convention, year, state=state)
     procedures.seed_thresholds()
@@ -100,8 +101,9 @@ def census_world(make, *, year: int = 2017, state: str = "commitment_census", co
                       created_at=at)
     db.session.add(meeting)
     db.session.commit()
-    companies = [company(make, "Alpha SAS", SIRETS[0], "micro"), company(make, "Beta SA", SIRETS[1], "pme", "62"),
-                 company(make, "Gamma", SIRETS[2], "ge", "75")]
+    companies = companies or [company(make, "Alpha SAS", SIRETS[0], "micro"),
+                              company(make, "Beta SA", SIRETS[1], "pme", "62"),
+                              company(make, "Gamma", SIRETS[2], "ge", "75")]
     users["company"] = make.user(Role.COMPANY, organization=companies[0].organization)
     users["other_company"] = make.user(Role.COMPANY, organization=companies[2].organization)
     selected = [answer(make, cycle, companies[0], "selected", meeting, [needs[0]], name="Borne d'accueil", named=True),
