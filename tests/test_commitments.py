@@ -232,3 +232,62 @@ def test_reminders_go_to_agents_while_selected_solutions_are_unreviewed(world, c
                      buyer_organization_id=world.orgs[org].id)
         service.record(world.cycle, world.users["pfra"], data)
     assert service.census_audience(world.cycle) == []
+
+
+def test_the_dispatcher_asks_the_follow_up_question(world, clock):
+    from innovation_cycle.services import notifications
+
+    service.record(world.cycle, world.users["pfra"], _data(world, expected_on=date(2017, 9, 1)))
+    transaction.commit()
+    clock.set(paris_datetime(2017, 10, 2, 10, 0))  # 31 days after, the default delay being 30
+    notifications.dispatch_due()
+    notifications.dispatch_due()
+    subjects = db.session.scalars(select(OutboxMessage.subject).where(
+        OutboxMessage.recipient == world.users["pfra"].email)).all()
+    assert subjects == ["L'achat de « Borne d'accueil » a-t-il eu lieu ?"]
+
+
+def test_pages_through_the_web(world, client, login, clock):
+    """The PFRA agent records through the form and sees the advice with its legal basis; the UGAP agent is told
+    to wait for its phase; the buyer declares, the PFRA confirms; the company reads without buttons."""
+    login(world.users["pfra"])
+    page = client.get("/engagements/").get_data(as_text=True)
+    assert "Borne d&#39;accueil" in page and "phase PFRA" in page
+    form = {"application_id": world.selected[0].id, "need_id": world.needs[0].id, "channel": "pfra_regional",
+            "buyer_organization_id": world.orgs["region"].id, "amount": "-3", "expected_on": "2017-11-15"}
+    refused = client.post("/engagements/nouveau", data=form)
+    assert refused.status_code == 422 and "Le montant doit être positif." in refused.get_data(as_text=True), \
+        refused.get_data(as_text=True)[refused.get_data(as_text=True).find("<main"):][:6000]
+    response = client.post("/engagements/nouveau", data={**form, "amount": "12 500,50"})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Procédure adaptée" in page and "L2123-1" in page and "500,50" in page
+    c = db.session.scalars(select(Commitment)).one()
+    assert client.post(f"/engagements/{c.id}/etat", data={"commit-trigger": "commit",
+                                                         "commit-expected_state": "interest"}).status_code == 302
+    assert db.session.get(Commitment, c.id).status == "purchase_commitment"
+    client.post("/compte/deconnexion")
+
+    login(world.users["ugap"])
+    page = client.get("/engagements/nouveau").get_data(as_text=True)
+    assert "La phase UGAP du recensement commence le" in page
+    client.post("/compte/deconnexion")
+
+    login(world.users["buyer"])
+    response = client.post("/engagements/nouveau", data={**form, "amount": "8 000"})
+    declared = db.session.scalars(select(Commitment).where(Commitment.declared_by_buyer.is_(True))).one()
+    assert "la PFRA la confirmera" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert client.post(f"/engagements/{declared.id}/confirmer").status_code == 403
+    client.post("/compte/deconnexion")
+    login(world.users["pfra"])
+    assert client.post(f"/engagements/{declared.id}/confirmer").status_code == 302
+    assert db.session.get(Commitment, declared.id).confirmed
+    client.post("/compte/deconnexion")
+
+    login(world.users["company"])
+    page = client.get(f"/engagements/{c.id}").get_data(as_text=True)
+    assert "Borne d&#39;accueil" in page and "Modifier" not in page
+    assert client.get(f"/engagements/{c.id}/modifier").status_code == 403
+    client.post("/compte/deconnexion")
+    login(world.users["other_company"])
+    assert client.get(f"/engagements/{c.id}").status_code == 403

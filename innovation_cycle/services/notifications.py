@@ -592,6 +592,11 @@ def dispatch_due(now: datetime | None = None) -> DispatchReport:
     report.moved = auto_advance_due(now)
     report.reminders = refresh_due_rounds(now)
     report.digests = build_digests(now)
+    # Issue 8: ask each recorder, once, whether a purchase happened after its expected date.
+    from innovation_cycle.services import commitments
+
+    commitments.ask_follow_ups(now)
+    db.session.commit()
     report.recovered = delivery.recover()
     report.handed_over = delivery.dispatch_pending(now)
     return report

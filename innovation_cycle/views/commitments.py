@@ -206,9 +206,9 @@ def edit(commitment_id: int):
 @requires("commitment.edit")
 def move(commitment_id: int):
     commitment = _load(commitment_id, "commitment.edit")
-    trigger = request.form.get("trigger", "")
-    prefix = trigger if trigger in flow.TRIGGERS and trigger != flow.CONTRACT else ""
-    form = MoveForm(prefix=prefix) if prefix else MoveForm()
+    # Each move's form on the page has its own prefix (the trigger), so its fields' ids stay unique.
+    prefix = next((t for t in flow.TRIGGERS if f"{t}-trigger" in request.form and t != flow.CONTRACT), "")
+    form = MoveForm(prefix=prefix)
     if not form.validate_on_submit():
         flash(_("Ce changement n'a pas pu être enregistré : rechargez la page."), "error")
         return redirect(url_for("commitments.show", commitment_id=commitment.id))
