@@ -339,6 +339,11 @@ POLICY.update({
     "commitment.add_client": has_role(Role.UGAP_AGENT, Role.ADMIN),
     "census.settings": is_admin,
     "results.public": anyone,
+    # The company chooses whether it is named on the public results page (its own answers only).
+    "results.name_consent": Rule(lambda u, t: is_company(u, t) if t is None else represents(u, t),
+                                 "company_representative"),
+    # A buyer carries its organization's accepted need without commitment into the next collection.
+    "need.carry_over": Rule(_own_need, "own_need"),
     "results.manage": is_admin,
     "results.approve": Rule(_founding_partner_user, "founding_partner_user"),
     "results.preview": is_admin | Rule(_founding_partner_user, "founding_partner_user"),

@@ -134,6 +134,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "commitments.confirm": frozenset({ADMIN, PFRA}),
     "commitments.client_new": frozenset({ADMIN, UGAP}),
     "commitments.phases": ADMIN_ONLY,
+    "commitments.carry_over": frozenset({BUYER}),
+    "commitments.name_consent": frozenset({COMPANY}),
     "results.public": EVERYONE,
     "results.preview": ADMIN_ONLY,
     "results.manage": ADMIN_ONLY,

@@ -291,3 +291,41 @@ def test_pages_through_the_web(world, client, login, clock):
     client.post("/compte/deconnexion")
     login(world.users["other_company"])
     assert client.get(f"/engagements/{c.id}").status_code == 403
+
+
+def test_carry_over_of_an_accepted_need_without_commitment(world, make, client, login, clock):
+    from innovation_cycle.models import Need, NeedCarryOver
+
+    world.cycle.state = "closed"
+    next_cycle = make.cycle(world.convention, 2018, state="needs_collection")
+    db.session.commit()
+    clock.set(paris_datetime(2018, 2, 10, 10, 0))
+    login(world.users["buyer"])
+    page = client.get("/engagements/").get_data(as_text=True)
+    assert "Accueil des usagers" in page and "Reconduire" in page
+    response = client.post(f"/engagements/besoins/{world.needs[0].id}/reconduire")
+    assert response.status_code == 302
+    carried = db.session.scalars(select(NeedCarryOver)).one()
+    new = db.session.get(Need, carried.need_id)
+    assert (new.cycle_id, new.status, new.title, carried.source_need_id) == (
+        next_cycle.id, "draft", "Accueil des usagers", world.needs[0].id)
+    client.post(f"/engagements/besoins/{world.needs[0].id}/reconduire")  # once only
+    assert db.session.scalar(select(func.count(NeedCarryOver.need_id))) == 1
+    assert client.post(f"/engagements/besoins/{world.needs[1].id}/reconduire").status_code == 403  # not its own
+
+
+def test_a_need_with_a_commitment_is_not_carried_over(world, make, clock):
+    service.record(world.cycle, world.users["pfra"], _data(world))
+    world.cycle.state = "closed"
+    transaction.commit()
+    assert service.carry_over_candidates(world.users["buyer"]) == []
+
+
+def test_the_company_chooses_to_be_named(world, client, login):
+    application = world.selected[0]
+    login(world.users["company"])
+    assert "Ne plus être nommée" in client.get("/engagements/").get_data(as_text=True)
+    assert client.post(f"/engagements/solutions/{application.id}/nommer", data={"named": "0"}).status_code == 302
+    assert db.session.get(type(application), application.id).named_in_results is False
+    assert client.post(f"/engagements/solutions/{world.selected[1].id}/nommer",
+                       data={"named": "1"}).status_code == 403  # another company's answer

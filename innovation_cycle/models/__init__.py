@@ -9,6 +9,7 @@ from innovation_cycle.models.base import Base, UTCDateTime
 from innovation_cycle.models.commitments import (  # issue 8
     CensusSettings,
     Commitment,
+    NeedCarryOver,
     ProcedureThreshold,
     PurchaseBaseline,
     ResultsApproval,
@@ -49,5 +50,6 @@ __all__ = [
     "Assignment", "Attendance", "BuyerInterest", "Conflict", "Criterion", "Decision", "DecisionNeed", "Meeting",
     "Review", "Score", "SelectionSettings", "committee_member_themes",
     # Issue 8: the census and the results.
-    "CensusSettings", "Commitment", "ProcedureThreshold", "PurchaseBaseline", "ResultsApproval", "ResultsReport",
+    "CensusSettings", "Commitment", "NeedCarryOver", "ProcedureThreshold", "PurchaseBaseline", "ResultsApproval",
+    "ResultsReport",
 ]

@@ -204,3 +204,19 @@ class ResultsApproval(Base):
     user: Mapped[User] = relationship()
 
     __table_args__ = (UniqueConstraint("cycle_id", "organization_id"),)
+
+
+class NeedCarryOver(Base):
+    """An accepted need that found no buyer's commitment, carried by its buyer into a later needs collection:
+    the new need records where it came from (kept here, beside the census, rather than on the need)."""
+
+    __tablename__ = "need_carry_overs"
+
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
+    source_need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), unique=True)
+    carried_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    carried_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    need: Mapped[Need] = relationship(foreign_keys=[need_id])
+    source: Mapped[Need] = relationship(foreign_keys=[source_need_id])
+

@@ -727,3 +727,81 @@ class ShortlistRow:
     application: Application
     needs: list[Need] = field(default_factory=list)
     commitments: int = 0
+
+
+# --- carry-over: accepted needs without a commitment, into the next needs collection --------------------
+
+
+def carry_over_candidates(user: User) -> list[Need]:
+    """The accepted needs of the buyer's organization, in closed cycles, that no commitment answers and that
+    were not carried over yet."""
+    from innovation_cycle.models import NeedCarryOver
+
+    if not (user.has_role(Role.BUYER) and user.organization_id):
+        return []
+    return list(db.session.scalars(
+        select(Need).join(Cycle, Cycle.id == Need.cycle_id)
+        .where(Need.organization_id == user.organization_id, Need.status == "accepted", Cycle.state == "closed",
+               ~exists().where(Commitment.need_id == Need.id),
+               ~exists().where(NeedCarryOver.source_need_id == Need.id))
+        .order_by(Need.title, Need.id)))
+
+
+CARRIED_FIELDS = ("title", "problem", "context", "expected_outcomes", "constraint_data_protection",
+                  "constraint_security", "constraint_hosting", "constraint_accessibility",
+                  "constraint_interoperability", "environmental_social", "estimated_value", "procurement_category",
+                  "cpv_codes", "purchase_horizon", "scope", "open_to_experimentation", "non_technological_welcome",
+                  "confidential", "contact_name", "contact_email", "contact_phone")
+
+
+def carry_over(need_id: int, user: User) -> Need:
+    """One click: a draft copy of the need in the open needs collection, recording where it came from."""
+    from innovation_cycle.models import NeedCarryOver
+    from innovation_cycle.services import needs as need_service
+
+    source = lock_row(Need, need_id)
+    if source is None:
+        raise LookupError(need_id)
+    if source.id not in {n.id for n in carry_over_candidates(user)}:
+        raise MoveRefused([Refusal("not_allowed", {"message": _(
+            "Ce besoin ne peut pas être reconduit : seul un besoin accepté de votre organisation, sans engagement "
+            "d'achat, dans un cycle clos, peut l'être, une seule fois.")})])
+    target = need_service.collection_cycle()
+    if target is None or target.year <= source.cycle.year or not need_service.is_collection_open(target):
+        raise MoveRefused([Refusal("not_allowed", {"message": _(
+            "Aucune collecte de besoins n'est ouverte pour l'année suivante : vous pourrez reconduire ce besoin "
+            "à son ouverture.")})])
+    now = clock.now()
+    need = Need(cycle_id=target.id, organization_id=source.organization_id, author_id=user.id, status="draft",
+                created_at=now, updated_at=now, **{f: getattr(source, f) for f in CARRIED_FIELDS})
+    db.session.add(need)
+    db.session.flush()
+    db.session.add(NeedCarryOver(need_id=need.id, source_need_id=source.id, carried_by_id=user.id, carried_at=now))
+    db.session.flush()
+    audit.record("need.carry_over", need, after={"source_need_id": source.id, "cycle_id": target.id}, actor=user)
+    return need
+
+
+# --- the company's choice to be named on the public results page -----------------------------------------
+
+
+def set_named_in_results(application_id: int, user: User, named: bool) -> Application:
+    application = lock_row(Application, application_id)
+    if application is None:
+        raise LookupError(application_id)
+    before = application.named_in_results
+    application.named_in_results = bool(named)
+    application.updated_at = clock.now()
+    db.session.flush()
+    audit.record("application.named_in_results", application, before={"named_in_results": before},
+                 after={"named_in_results": bool(named)}, actor=user)
+    return application
+
+
+def own_selected_answers(user: User) -> list[Application]:
+    if not (user.has_role(Role.COMPANY) and user.organization_id):
+        return []
+    return list(db.session.scalars(
+        select(Application).join(Company, Company.id == Application.company_id)
+        .where(Company.organization_id == user.organization_id, Application.status == "selected")
+        .order_by(Application.id)))

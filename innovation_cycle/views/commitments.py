@@ -14,7 +14,7 @@ from forms.commitments import ButtonForm, ClientForm, CommitmentForm, ContractFo
 from innovation_cycle import clock, transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
-from innovation_cycle.models import Commitment, Cycle, Role
+from innovation_cycle.models import Application, Commitment, Cycle, Need, Role
 from innovation_cycle.services import commitments as service
 from innovation_cycle.services import cycles as cycle_service
 from innovation_cycle.services.procedures import LABELS as PROCEDURE_LABELS
@@ -78,7 +78,8 @@ def index():
             counts[c.application_id] = counts.get(c.application_id, 0) + 1
         shortlist = [(a, counts.get(a.id, 0)) for a in service.selected_answers(cycle)]
     return render_template(
-        "commitments/index.html", cycle=cycle, rows=rows, shortlist=shortlist,
+        "commitments/index.html", cycle=cycle, rows=rows, shortlist=shortlist, button=ButtonForm(formdata=None),
+        carry_over=service.carry_over_candidates(current_user), own_selected=service.own_selected_answers(current_user),
         phase=service.phase(cycle) if cycle else None,
         settings=service.settings_of(cycle) if cycle else None,
         refusal=service.recording_refusal(current_user, cycle) if cycle else None,
@@ -324,3 +325,41 @@ def phases(cycle_id: int):
             flash(_("Les phases du recensement sont enregistrées."), "success")
             return redirect(url_for("commitments.index", cycle_id=cycle.id))
     return render_template("commitments/phases.html", form=form, cycle=cycle, loose_errors=loose), 422
+
+
+@bp.post("/besoins/<int:need_id>/reconduire")
+@requires("need.carry_over")
+def carry_over(need_id: int):
+    need = db.session.get(Need, need_id)
+    if need is None:
+        abort(404)
+    ensure("need.carry_over", need)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        new_need = service.carry_over(need.id, current_user)
+    except MoveRefused as exc:
+        transaction.rollback()
+        _flash_refusals(exc)
+        return redirect(url_for("commitments.index"))
+    transaction.commit()
+    flash(_("Le besoin est reconduit en brouillon dans la collecte %(year)s : relisez-le et soumettez-le.",
+            year=new_need.cycle.year), "success")
+    return redirect(url_for("needs.show", need_id=new_need.id))
+
+
+@bp.post("/solutions/<int:application_id>/nommer")
+@requires("results.name_consent")
+def name_consent(application_id: int):
+    application = db.session.get(Application, application_id)
+    if application is None:
+        abort(404)
+    ensure("results.name_consent", application)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    named = request.form.get("named") == "1"
+    service.set_named_in_results(application.id, current_user, named)
+    transaction.commit()
+    flash(_("Votre entreprise sera nommée sur la page publique des résultats.") if named else _(
+        "Votre entreprise ne sera pas nommée sur la page publique des résultats (elle y sera comptée)."), "success")
+    return redirect(url_for("commitments.index"))
