@@ -137,6 +137,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "commitments.carry_over": frozenset({BUYER}),
     "commitments.name_consent": frozenset({COMPANY}),
     "results.public": EVERYONE,
+    "results.bilan_csv": EVERYONE,
     "results.preview": ADMIN_ONLY,
     "results.manage": ADMIN_ONLY,
     "results.approve": NOBODY,

@@ -149,3 +149,7 @@ def test_the_public_page_names_only_companies_that_agreed(world, client, login):
     assert "Tri intelligent" not in page and "Beta SA" not in page
     assert "1 autre solution retenue" in page
     assert "<caption>" in page  # every figure has its data table
+    csv_text = client.get("/resultats/2017/bilan.csv").get_data(as_text=True)
+    lines = dict(line.split(",", 1) for line in csv_text.splitlines())
+    assert lines["indicateur"] == "2017" and lines["answers_selected"] == "2" and lines["contracted"] == "1"
+    assert lines["contracted_eur_pfra_regional"] == "9000.00" and lines["sme_share_committed"] == "0.8"

@@ -329,3 +329,34 @@ def _bilan_published(cycle: Cycle) -> list[Refusal]:
 
 
 register_exit_condition("results_communication", _bilan_published)
+
+
+def table_rows(bilans: list[CycleBilan]) -> list[list[Any]]:
+    """The bilan as a table (open data): one row per indicator, one column per cycle of the convention."""
+    from workflows.commitment import STATES
+
+    def row(label: str, values: list[Any]) -> list[Any]:
+        return [label, *values]
+
+    rows = [row("indicateur", [b.year for b in bilans])]
+    for key in ("needs_submitted", "needs_accepted", "answers_submitted", "answers_eligible", "answers_selected",
+                "commitments", "contracted"):
+        rows.append(row(key, [b.funnel[key] for b in bilans]))
+    for state in STATES:
+        rows.append(row(f"commitments_{state}", [b.by_level.get(state, 0) for b in bilans]))
+    for channel in ("pfra_internal", "pfra_regional", "ugap_national"):
+        rows.append(row(f"committed_eur_{channel}", [b.committed_by_channel.get(channel, ZERO) for b in bilans]))
+        rows.append(row(f"contracted_eur_{channel}", [b.contracted_by_channel.get(channel, ZERO) for b in bilans]))
+    for size in ("micro", "pme", "eti", "ge"):
+        rows.append(row(f"committed_eur_size_{size}",
+                        [b.by_size.get(size, {}).get("committed", ZERO) for b in bilans]))
+    rows.append(row("sme_share_committed", [_round(b.sme_share) for b in bilans]))
+    rows.append(row("objective_share_sme", [_round(b.objective_share()) for b in bilans]))
+    rows.append(row("objective_share_sme_eti", [_round(b.objective_share(True)) for b in bilans]))
+    rows.append(row("median_days_need_to_commitment", [_round(b.lead_days_to_commitment, 1) for b in bilans]))
+    rows.append(row("median_days_need_to_contract", [_round(b.lead_days_to_contract, 1) for b in bilans]))
+    return rows
+
+
+def _round(value: float | None, digits: int = 4) -> float | str:
+    return "" if value is None else round(value, digits)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -118,3 +118,19 @@ def publish(cycle_id: int):
     cycle = _button_move(cycle_id, "results.manage", service.publish,
                          _("Le bilan est publié ; l'annonce des résultats part aux participants."))
     return redirect(url_for("results.manage", cycle_id=cycle.id))
+
+
+@bp.get("/<int:year>/bilan.csv")
+@requires("results.public")
+def bilan_csv(year: int):
+    """The published bilan as open data: the convention's cycles side by side (UTF-8, comma-separated)."""
+    import csv
+    import io
+
+    cycle = service.published_cycle(year)
+    if cycle is None:
+        abort(404)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(service.table_rows(service.convention_bilan(cycle.convention)))
+    return Response(buffer.getvalue(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="bilan-{year}.csv"'})
