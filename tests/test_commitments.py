@@ -329,3 +329,17 @@ def test_the_company_chooses_to_be_named(world, client, login):
     assert db.session.get(type(application), application.id).named_in_results is False
     assert client.post(f"/engagements/solutions/{world.selected[1].id}/nommer",
                        data={"named": "1"}).status_code == 403  # another company's answer
+
+
+def test_dashboard_tasks_with_links_and_deadlines(world, clock, app):
+    from innovation_cycle.services.dashboard import tasks_for
+
+    with app.test_request_context():
+        pfra = {t.title: t for t in tasks_for(world.users["pfra"])}
+        buyer = {t.title: t for t in tasks_for(world.users["buyer"])}
+        ugap = {t.title: t for t in tasks_for(world.users["ugap"])}
+    deadline = world.cycle.window("commitment_census").closes_at
+    task = pfra["2 solutions retenues sans engagement recensé"]
+    assert task.url.startswith("/engagements/") and task.deadline == deadline
+    assert "1 solution retenue pour vos besoins : déclarez vos intentions d'achat" in buyer
+    assert any("phase UGAP à partir du" in title for title in ugap)
