@@ -482,6 +482,70 @@ POLICY.update({
 })
 
 
+# --- Issue 8: the purchase-commitment census and the cycle's results -------------------------------------
+
+
+def _commitment_reader(user: Any, commitment: Any) -> bool:
+    """The census's people: agents and admins read every commitment; a buyer its organization's; a company
+    those about its own solutions (read-only). Without a target (the list's route), those roles pass."""
+    if not _authenticated(user):
+        return False
+    if user.has_role(Role.ADMIN, Role.PFRA_AGENT, Role.UGAP_AGENT):
+        return True
+    if commitment is None:
+        return user.has_role(Role.BUYER, Role.COMPANY) and user.organization_id is not None
+    if user.has_role(Role.BUYER) and commitment.buyer_organization_id == user.organization_id:
+        return True
+    return user.has_role(Role.COMPANY) and commitment.company.organization_id == user.organization_id
+
+
+def _commitment_editor(user: Any, commitment: Any) -> bool:
+    if not _authenticated(user):
+        return False
+    if commitment is None:
+        return user.has_role(Role.ADMIN, Role.PFRA_AGENT, Role.UGAP_AGENT) or (
+            user.has_role(Role.BUYER) and user.organization_id is not None)
+    from innovation_cycle.services import commitments
+
+    return commitments.may_edit(user, commitment)
+
+
+def _commitment_confirmer(user: Any, commitment: Any) -> bool:
+    """A PFRA agent (or an admin) confirms a buyer's declaration, never one they recorded themselves."""
+    if not (_authenticated(user) and user.has_role(Role.PFRA_AGENT, Role.ADMIN)):
+        return False
+    return commitment is None or (commitment.confirmed_at is None and commitment.recorded_by_id != user.id)
+
+
+def _founding_partner_user(user: Any, cycle: Any) -> bool:
+    """A user of an organization that is a founding partner of the cycle's convention (the State's, UGAP's)."""
+    if not (_authenticated(user) and user.organization_id):
+        return False
+    from innovation_cycle.services import results
+
+    return results.founding_partner_of(user, cycle) is not None if cycle is not None else True
+
+
+POLICY.update({
+    "commitment.list": Rule(_commitment_reader, "commitment_reader"),
+    "commitment.view": Rule(_commitment_reader, "commitment_reader"),
+    "commitment.record": Rule(_commitment_editor, "commitment_editor"),
+    "commitment.edit": Rule(_commitment_editor, "commitment_editor"),
+    "commitment.confirm": Rule(_commitment_confirmer, "commitment_confirmer"),
+    "commitment.add_client": has_role(Role.UGAP_AGENT, Role.ADMIN),
+    "census.settings": is_admin,
+    "results.public": anyone,
+    # The company chooses whether it is named on the public results page (its own answers only).
+    "results.name_consent": Rule(lambda u, t: is_company(u, t) if t is None else represents(u, t),
+                                 "company_representative"),
+    # A buyer carries its organization's accepted need without commitment into the next collection.
+    "need.carry_over": Rule(_own_need, "own_need"),
+    "results.manage": is_admin,
+    "results.approve": Rule(_founding_partner_user, "founding_partner_user"),
+    "results.preview": is_admin | Rule(_founding_partner_user, "founding_partner_user"),
+})
+
+
 def can(user: Any, action: str, target: Any = None) -> bool:
     try:
         rule = POLICY[action]

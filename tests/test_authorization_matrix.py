@@ -161,6 +161,27 @@ ACCESS: dict[str, frozenset[str]] = {
     "selection.minutes": ADMIN_ONLY,
     "selection.minutes_export": ADMIN_ONLY,
     "selection.release_page": ADMIN_ONLY,
+    # Issue 8: the census and the results. The world's commitment is the buyer organization's declaration
+    # (recorded by the buyer, not yet confirmed) about the company's answer, in a cycle not yet in its census
+    # (so the edit page redirects with the reason); the cycle's bilan is published; nobody in the world is a
+    # founding partner, so nobody approves.
+    "commitments.index": frozenset({ADMIN, BUYER, PFRA, UGAP, COMPANY}),
+    "commitments.new": frozenset({ADMIN, BUYER, PFRA, UGAP}),
+    "commitments.show": frozenset({ADMIN, BUYER, PFRA, UGAP, COMPANY}),
+    "commitments.edit": frozenset({ADMIN, BUYER, PFRA}),
+    "commitments.move": frozenset({ADMIN, BUYER, PFRA}),
+    "commitments.contract": frozenset({ADMIN, BUYER, PFRA}),
+    "commitments.confirm": frozenset({ADMIN, PFRA}),
+    "commitments.client_new": frozenset({ADMIN, UGAP}),
+    "commitments.phases": ADMIN_ONLY,
+    "commitments.carry_over": frozenset({BUYER}),
+    "commitments.name_consent": frozenset({COMPANY}),
+    "results.public": EVERYONE,
+    "results.bilan_csv": EVERYONE,
+    "results.preview": ADMIN_ONLY,
+    "results.manage": ADMIN_ONLY,
+    "results.approve": NOBODY,
+    "results.publish": ADMIN_ONLY,
 }
 # What an allowed GET answers when it is not 200: forged tokens are refused with a page, not an error.
 GET_STATUS = {
@@ -174,6 +195,8 @@ GET_STATUS = {
     "accounts.reset_password": 400,
     "accounts.accept_invitation": 400,
     "accounts.confirm_email": 400,
+    # Issue 8: the commitment's follow-up has not begun (the cycle is before its census).
+    "commitments.edit": 302,
 }
 # Requests that end the session are checked on their own, not in the loop.
 SKIP = {("accounts.logout", "POST")}
@@ -204,6 +227,7 @@ def world(app, make):
         **_issue7_world(cycle),
     }
     params.update(_selection_world(cycle, convention, users, make))
+    params.update(_census_world(cycle, orgs[BUYER], users[BUYER], area_b["application_id"]))
     return users, params
 
 
@@ -229,6 +253,21 @@ def _area_a_world(cycle, organization, buyer) -> dict:
     db.session.add_all([theme, need])
     db.session.commit()
     return {"need_id": need.id, "theme_id": theme.id}
+
+
+def _census_world(cycle, organization, buyer, application_id) -> dict:
+    """Issue 8: a buyer's declared commitment, and the cycle's published bilan."""
+    from innovation_cycle.models import Application, Commitment, ResultsReport
+
+    now = cycle.created_at
+    application = db.session.get(Application, application_id)
+    commitment = Commitment(cycle_id=cycle.id, application_id=application.id, company_id=application.company_id,
+                            buyer_organization_id=organization.id, channel="pfra_regional", status="interest",
+                            declared_by_buyer=True, recorded_by_id=buyer.id, created_at=now, updated_at=now)
+    db.session.add_all([commitment, ResultsReport(cycle_id=cycle.id, editorial="Bilan", updated_at=now,
+                                                  published_at=now)])
+    db.session.commit()
+    return {"commitment_id": commitment.id, "year": cycle.year}
 
 
 def _area_c_world(cycle) -> dict:

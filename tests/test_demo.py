@@ -74,6 +74,8 @@ def test_the_admin_walks_the_demo_cycle_to_its_end_with_the_clock(demo_app, clie
     moves = [("needs_collection", "advance"), ("ami_sourcing", "advance"), ("selection", "advance"),
              ("commitment_census", "advance"), ("results_communication", "close")]
     for state, trigger in moves:
+        if trigger == "close":
+            _publish_the_bilan(client, cycle)  # issue 8: a cycle closes once its bilan is published
         closes_at = cycle.window(state).closes_at
         clock_module.simulate(closes_at)
         db.session.commit()
@@ -87,3 +89,17 @@ def test_the_admin_walks_the_demo_cycle_to_its_end_with_the_clock(demo_app, clie
     assert cycle.state == "closed"
     actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "cycles")).all()
     assert actions.count("cycle.advance") == 5 and actions.count("cycle.close") == 1
+
+
+def _publish_the_bilan(client, cycle) -> None:
+    """Issue 8: the admin writes the bilan, a user of each founding partner approves it, the admin publishes."""
+    client.post(f"/resultats/cycle/{cycle.id}/bilan", data={"editorial": "Le cycle 2017 en quelques chiffres."})
+    for email in ("admin@demo.orcp.fr", "pfra@demo.orcp.fr", "ugap@demo.orcp.fr"):
+        client.post("/compte/deconnexion")
+        client.post("/compte/connexion", data={"email": email, "password": DEMO_PASSWORD})
+        assert client.post(f"/resultats/cycle/{cycle.id}/approuver").status_code == 302
+    client.post("/compte/deconnexion")
+    client.post("/compte/connexion", data={"email": "admin@demo.orcp.fr", "password": DEMO_PASSWORD})
+    client.post(f"/resultats/cycle/{cycle.id}/publier")
+    assert client.get(f"/resultats/{cycle.year}").status_code == 200
+

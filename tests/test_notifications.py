@@ -102,6 +102,10 @@ def census_world(make):
     agents = [make.user(Role.PFRA_AGENT, email="pfra@etat.fr", password=None),
               make.user(Role.UGAP_AGENT, email="ugap@ugap.fr", password=None)]
     make.user(Role.BUYER, email="buyer@lille.fr", password=None)
+    # Issue 8: the census's reminders go to the agents while a selected solution has no commitment.
+    from census_factories import unreviewed_selected_answer
+
+    unreviewed_selected_answer(make, cycle)
     return cycle, agents
 
 
@@ -562,11 +566,8 @@ def test_an_automatic_move_at_a_windows_end(app, census_world, clock):
     assert event.actor_id is None and event.actor_label == "système"
     assert (event.before, event.after) == ({"state": "commitment_census"},
                                            {"state": "results_communication", "forced": False})
-    # The results announcement is written for the participants (here the purchase agents), due at the
-    # stage's opening.
-    announced = rows(kind="announcement")
-    assert sorted(r.recipient for r in announced) == ["pfra@etat.fr", "ugap@ugap.fr"]
-    assert {r.due_at for r in announced} == {paris_datetime(2017, 10, 1)}
+    # Issue 8: entering the stage announces nothing; publishing the bilan does (tests/test_results.py).
+    assert rows(kind="announcement") == []
     assert notifications.dispatch_due().moved == []  # results_communication's window is still open
 
 
@@ -661,8 +662,8 @@ def test_two_dispatchers_at_once_move_the_cycle_once(app, census_world, clock):
     db.session.expire_all()
     assert db.session.get(Cycle, cycle.id).state == "results_communication"
     assert len(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "cycle.advance")).all()) == 1
-    # Each participant's announcement exists once.
-    assert sorted(r.recipient for r in rows(kind="announcement")) == ["pfra@etat.fr", "ugap@ugap.fr"]
+    # Issue 8: entering the results stage announces nothing (publishing the bilan does).
+    assert rows(kind="announcement") == []
 
 
 # --- announcements and digests ---------------------------------------------------------------------------

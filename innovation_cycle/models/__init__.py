@@ -6,6 +6,15 @@ from innovation_cycle.models.applications import Application, ApplicationNeed
 from innovation_cycle.models.attachments import Attachment
 from innovation_cycle.models.audit import AuditEvent
 from innovation_cycle.models.base import Base, UTCDateTime
+from innovation_cycle.models.commitments import (  # issue 8
+    CensusSettings,
+    Commitment,
+    NeedCarryOver,
+    ProcedureThreshold,
+    PurchaseBaseline,
+    ResultsApproval,
+    ResultsReport,
+)
 from innovation_cycle.models.companies import Company, CompanyJoinRequest
 from innovation_cycle.models.cycles import CommitteeMember, Cycle, StageWindow
 from innovation_cycle.models.decisions import Attendance, Decision, DecisionNeed, Meeting
@@ -40,4 +49,7 @@ __all__ = [
     # Issue 7: the selection stage.
     "Assignment", "Attendance", "BuyerInterest", "Conflict", "Criterion", "Decision", "DecisionNeed", "Meeting",
     "Review", "Score", "SelectionSettings", "committee_member_themes",
+    # Issue 8: the census and the results.
+    "CensusSettings", "Commitment", "NeedCarryOver", "ProcedureThreshold", "PurchaseBaseline", "ResultsApproval",
+    "ResultsReport",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from innovation_cycle.models.accounts import User
@@ -54,6 +54,9 @@ class Application(Base):
     impact: Mapped[str | None] = mapped_column(Text)  # environmental and social
     sworn_statement: Mapped[bool] = mapped_column(Boolean, default=False)
     data_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Issue 8: data_consent is consent to the processing of the answer's data; naming the company on the
+    # public results page is a separate choice the company makes (unnamed, it is counted, not named).
+    named_in_results: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     eligibility_reason: Mapped[str | None] = mapped_column(Text)
     # The new-answer form's one-time token: a double-clicked or replayed POST finds the answer it created.

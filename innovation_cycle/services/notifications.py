@@ -345,7 +345,13 @@ def announce_results(cycle: Cycle) -> int:
     return announce("results", cycle, participants(cycle), "announcement_results",
                     _("Les résultats du cycle %(year)s sont publiés", year=cycle.year),
                     due_at=window.opens_at if window else None, window=window,
-                    link=external_url(_endpoint(("results.public", "public.home"))))
+                    link=_results_link(cycle))
+
+
+def _results_link(cycle: Cycle) -> str:
+    """Issue 8: the cycle's public results page, /resultats/<year>."""
+    endpoint = _endpoint(("results.public", "public.home"))
+    return external_url(endpoint, **({"year": cycle.year} if endpoint == "results.public" else {}))
 
 
 def notify_event(kind: str, obj: Any, users: Iterable[User], template: str = "event", *, subject: str,
@@ -429,8 +435,8 @@ def cycle_moved(cycle: Cycle, before: str, trigger: str) -> None:
     plan_reminders(cycle)
     if trigger == "advance" and cycle.state == "ami_sourcing":
         announce_ami_open(cycle)
-    elif trigger == "advance" and cycle.state == "results_communication":
-        announce_results(cycle)
+    # Issue 8: "results published" is announced when the admin publishes the bilan (services.results.publish),
+    # not on entering the stage, when nothing is published yet.
 
 
 def calendar_changed(cycle: Cycle) -> None:
@@ -524,6 +530,11 @@ def dispatch_due(now: datetime | None = None) -> DispatchReport:
     report.moved = auto_advance_due(now)
     report.reminders = refresh_due_rounds(now)
     report.digests = build_digests(now)
+    # Issue 8: ask each recorder, once, whether a purchase happened after its expected date.
+    from innovation_cycle.services import commitments
+
+    commitments.ask_follow_ups(now)
+    db.session.commit()
     report.recovered = delivery.recover()
     report.handed_over = delivery.dispatch_pending(now)
     return report

@@ -37,3 +37,8 @@ def init_app(app: Flask) -> None:
     from innovation_cycle.views import selection  # issue 7, items 6-10
 
     app.register_blueprint(selection.bp)
+
+    from innovation_cycle.views import commitments, results  # issue 8
+
+    app.register_blueprint(commitments.bp)
+    app.register_blueprint(results.bp)

@@ -1,7 +1,7 @@
 """listing indexes
 
 Revision ID: b8022de4bdb2
-Revises: 197d0610e70d
+Revises: a7ed95a072dd
 Create Date: 2026-12-01 16:27:11.733977
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b8022de4bdb2'
-down_revision = '197d0610e70d'
+down_revision = 'a7ed95a072dd'
 branch_labels = None
 depends_on = None
 
