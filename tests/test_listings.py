@@ -393,7 +393,7 @@ def test_exports_are_streamed_header_first(app, client, staff, world):
         rest = b"".join(chunks)
         assert started and b"Capteur v\xc3\xa9lo" in rest
         response.close()
-        xlsx = client.get("/suivi/besoins/export?format=xlsx")
-        assert xlsx.is_streamed and load_workbook(io.BytesIO(xlsx.data)).active.max_row == 4
+        xlsx = client.get("/suivi/besoins/export?format=xlsx", buffered=False)
+        assert xlsx.is_streamed and load_workbook(io.BytesIO(xlsx.get_data())).active.max_row == 4
     finally:
         listings._batches = original

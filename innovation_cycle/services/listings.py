@@ -285,6 +285,19 @@ class Export:
 
 EXPORT_BATCH = 1000
 
+
+@dataclass
+class Column:
+    """A column of a small export built from objects already loaded (the ranking, the minutes)."""
+
+    label: Any
+    value: Callable[[Any], Any]
+
+
+def export_of(items: list[Any], columns: list[Column]) -> Export:
+    """An export of rows already in memory, for `to_csv` and `to_xlsx` (labels translated once)."""
+    return Export([str(c.label) for c in columns], len(items), iter([[c.value(i) for c in columns] for i in items]))
+
 NEED_HEADERS = [_l("N°"), _l("Intitulé"), _l("Acheteur"), _l("Type d'acheteur"), _l("Département"),
                 _l("Confidentiel dans l'AMI"), _l("Thèmes"), _l("État"), _l("Catégorie d'achat"),
                 _l("Montant estimé (€ HT)"), _l("Codes CPV"), _l("Horizon d'achat"), _l("Consultation prévue"),

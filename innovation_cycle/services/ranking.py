@@ -68,6 +68,16 @@ def _sqlite_math(dbapi_connection: Any, _record: Any) -> None:
                                          deterministic=True)
 
 
+
+def need_choices(cycle: Cycle) -> list[tuple[int, str]]:
+    """The needs the ranking can be narrowed to: accepted needs of the cycle that eligible answers target."""
+    targeted = select(ApplicationNeed.need_id).join(Application, Application.id == ApplicationNeed.application_id) \
+        .where(Application.cycle_id == cycle.id, Application.status.in_(RANKED_STATES))
+    return [(need_id, title) for need_id, title in db.session.execute(
+        select(Need.id, Need.title).where(Need.cycle_id == cycle.id, Need.status == "accepted",
+                                          Need.id.in_(targeted))
+        .order_by(func.lower(Need.title), Need.id))]
+
 @dataclass
 class RankingFilters:
     theme_id: int | None = None

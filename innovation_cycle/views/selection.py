@@ -67,7 +67,7 @@ def index():
 def _ranking_setup(cycle: Cycle, need: Need | None = None):
     form = RankingFilterForm(formdata=request.args)
     form.theme.choices = [("", _("Tous"))] + [(str(t.id), t.name) for t in themes_of(cycle)]
-    form.need.choices = [("", _("Tous"))] + [(str(i), t) for i, t in listings.need_choices(cycle)]
+    form.need.choices = [("", _("Tous"))] + [(str(i), t) for i, t in rk.need_choices(cycle)]
     form.size.choices = [("", _("Toutes"))] + [(s, str(company_service.SIZE_LABELS[s])) for s in rk.SIZES]
     form.department.choices = [("", _("Tous"))] + [(d, d) for d in listings.departments(cycle, of="applications")]
     form.status.choices = [("", _("Tous"))] + [(s, application_service.state_label(s)) for s in rk.RANKED_STATES]
@@ -125,8 +125,9 @@ def ranking_export(cycle_id: int):
     lines = rk.rank(cycle, filters, current_user, per_page=None).lines
     columns = rk.export_columns(company_service.SIZE_LABELS, application_service.state_label,
                                      service.outcome_label)
-    body = (listings.to_csv(lines, columns) if fmt == "csv"
-            else listings.to_xlsx(lines, columns, _("Classement %(year)s", year=cycle.year)))
+    export = listings.export_of(lines, columns)
+    body = (listings.to_csv(export) if fmt == "csv"
+            else listings.to_xlsx(export, _("Classement %(year)s", year=cycle.year)))
     audit.record("ranking.export", cycle, after={"format": fmt, "rows": len(lines), "filters": request.args.to_dict()})
     transaction.commit()
     return _file(body, fmt, listings.export_name("classement", cycle, fmt))
@@ -299,8 +300,8 @@ def minutes_export(meeting_id: int):
         abort(404)
     columns = service.minutes_columns()
     rows = service.minutes_rows(meeting)
-    body = (listings.to_csv(rows, columns) if fmt == "csv"
-            else listings.to_xlsx(rows, columns, _("Procès-verbal")))
+    export = listings.export_of(rows, columns)
+    body = (listings.to_csv(export) if fmt == "csv" else listings.to_xlsx(export, _("Procès-verbal")))
     audit.record("meeting.minutes_export", meeting, after={"format": fmt, "rows": len(rows)})
     transaction.commit()
     return _file(body, fmt, listings.export_name(f"proces-verbal-{meeting_id}", meeting.cycle, fmt))
