@@ -8,7 +8,10 @@ from urllib.parse import urlsplit
 def safe_next(target: str | None) -> str | None:
     if not target:
         return None
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # "//[" is an invalid IPv6 host to urlsplit (found by Hypothesis): not a path of ours
+        return None
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     # A control character (CR/LF makes werkzeug refuse the Location header; browsers drop tabs and newlines,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
     Table,
@@ -102,6 +103,9 @@ class Need(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     qualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Issue 9: the optimistic check every record with a machine carries. SQLite ignores the row lock, so two
+    # qualifications at once both read "submitted"; the version turns the second UPDATE into a refusal.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     cycle: Mapped[Cycle] = relationship()
     organization: Mapped[Organization] = relationship()
@@ -110,6 +114,8 @@ class Need(Base):
     merged_into: Mapped[Need | None] = relationship(remote_side="Need.id")
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="need", cascade="all, delete-orphan", order_by="Attachment.id")
+
+    __mapper_args__ = {"version_id_col": version}
 
     __table_args__ = (
         CheckConstraint("status IN (" + ", ".join(repr(s) for s in NEED_STATES) + ")", name="status_known"),

@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
 
 from innovation_cycle import clock, formatting
 from innovation_cycle.extensions import db
@@ -475,12 +476,26 @@ def _fire(need: Need, trigger: str, user: User | None, *, comment: str = "",
         need.qualification_comment = comment.strip() or None
     if trigger == flow.MERGE and target is not None:
         need.merged_into_id = target.id
-    db.session.flush()
+    _flush_or_stale(need.id, before, trigger)
     after: dict[str, Any] = {"state": new_state}
     if target is not None:
         after["merged_into_id"] = target.id
     return audit.record(f"need.{trigger}", need, before={"state": before}, after=after,
                         reason=comment.strip() or None, actor=user)
+
+
+def _flush_or_stale(need_id: int, before: str, trigger: str) -> None:
+    """Flush the move; if another request moved the need since it was read (the version column: SQLite has no
+    row lock), the move is not made twice: "already done" when the other made this very move, else stale."""
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        current = db.session.get(Need, need_id)
+        state = current.status if current is not None else None
+        if state is not None and flow.destination(before, trigger) == state:
+            raise AlreadyDone() from None
+        raise MoveRefused([Refusal("stale", {"state": state})]) from None
 
 
 def _expect(need: Need, expected_state: str, trigger: str) -> None:
