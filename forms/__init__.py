@@ -22,3 +22,13 @@ def put_errors(form: FlaskForm, errors: list[Any]) -> list[str]:
         else:
             loose.append(error.message)
     return loose
+
+
+# --- Issue 9: hardening (WTForms' choices API) ---
+
+
+def options(pairs: Any) -> list[Any]:
+    """(value, label) pairs as WTForms `SelectChoice`s: tuple choices are deprecated and go in WTForms 3.4."""
+    from wtforms import SelectChoice
+
+    return [p if isinstance(p, SelectChoice) else SelectChoice(*p) for p in pairs]

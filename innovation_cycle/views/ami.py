@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.ami import AmiForm, PublicNeedFilterForm, RulesDocumentForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
@@ -25,7 +25,7 @@ def _answer_endpoint() -> str | None:
 
 def _filters(cycle: Cycle, themes) -> tuple[PublicNeedFilterForm, ami_service.PublicFilters]:
     form = PublicNeedFilterForm(formdata=request.args)
-    form.theme.choices = [("", _("Tous les thèmes"))] + [(str(t.id), t.name) for t in themes]
+    form.theme.choices = options([("", _("Tous les thèmes"))] + [(str(t.id), t.name) for t in themes])
     theme_ids = {t.id for t in themes}
     theme = request.args.get("theme", type=int)
     category = form.category.data if form.category.data in ("goods", "services", "works") else None
