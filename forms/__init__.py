@@ -41,3 +41,13 @@ class SingleLine:
         value = field.data if isinstance(field.data, str) else ""
         if any(c in value for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
             raise ValidationError(_l("Ce champ tient sur une ligne : retirez les retours à la ligne."))
+
+
+# --- Issue 9: hardening (WTForms' choices API) ---
+
+
+def options(pairs: Any) -> list[Any]:
+    """(value, label) pairs as WTForms `SelectChoice`s: tuple choices are deprecated and go in WTForms 3.4."""
+    from wtforms import SelectChoice
+
+    return [p if isinstance(p, SelectChoice) else SelectChoice(*p) for p in pairs]

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
 
-from forms import SingleLine
+from forms import SingleLine, options
 from innovation_cycle.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, password_problem
 
 _EMAIL_REQUIRED = _l("Indiquez votre adresse électronique.")
@@ -118,7 +118,7 @@ class LanguageForm(FlaskForm):
 
     def __init__(self, languages: dict[str, str], *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.locale.choices = list(languages.items())
+        self.locale.choices = options(list(languages.items()))
         self.locale.validate_choice = True
 
 

@@ -22,7 +22,7 @@ from wtforms import (
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from forms import SingleLine
+from forms import SingleLine, options
 from innovation_cycle.models import Tier
 from innovation_cycle.params import MAX_ID
 from innovation_cycle.services.directory import KIND_LABELS, TIER_LABELS
@@ -101,13 +101,13 @@ _TIER_CHOICES = [(t.value, TIER_LABELS[t]) for t in Tier]
 class MembershipAddForm(FlaskForm):
     organization_id = SelectField(_l("Organisation"), coerce=_optional_int,
                                   validators=[InputRequired(message=_l("Choisissez une organisation."))])
-    tier = SelectField(_l("Rang"), choices=_TIER_CHOICES, default=Tier.ASSOCIATED_MEMBER.value,
+    tier = SelectField(_l("Rang"), choices=options(_TIER_CHOICES), default=Tier.ASSOCIATED_MEMBER.value,
                        validators=[InputRequired(message=_REQUIRED)])
     on_committee = BooleanField(_l("Membre du comité de pilotage"))
 
 
 class MembershipEditForm(FlaskForm):
-    tier = SelectField(_l("Rang"), choices=_TIER_CHOICES, validators=[InputRequired(message=_REQUIRED)])
+    tier = SelectField(_l("Rang"), choices=options(_TIER_CHOICES), validators=[InputRequired(message=_REQUIRED)])
     on_committee = BooleanField(_l("Membre du comité de pilotage"))
 
 
@@ -120,7 +120,7 @@ _KIND_CHOICES = [(k.value, label) for k, label in KIND_LABELS.items()]
 class OrganizationForm(FlaskForm):
     name = StringField(_l("Nom"), validators=[SingleLine(),
         InputRequired(message=_REQUIRED), Length(max=200, message=_l("200 caractères au plus."))])
-    kind = SelectField(_l("Type d'organisation"), choices=_KIND_CHOICES,
+    kind = SelectField(_l("Type d'organisation"), choices=options(_KIND_CHOICES),
                        validators=[InputRequired(message=_REQUIRED)])
     siren = StringField(_l("SIREN"), description=_l("9 chiffres ; déduit du SIRET s'il est vide."),
                         validators=[SingleLine(),
@@ -140,7 +140,7 @@ class OrganizationFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    kind = SelectField(_l("Type"), choices=[("", _l("Tous"))] + _KIND_CHOICES, validators=[Optional()])
+    kind = SelectField(_l("Type"), choices=options([("", _l("Tous"))] + _KIND_CHOICES), validators=[Optional()])
     department = StringField(_l("Département"), validators=[SingleLine(), Optional(), Length(max=3)])
     q = StringField(_l("Nom, SIREN ou SIRET"), validators=[SingleLine(), Optional(), Length(max=200)])
 
@@ -181,7 +181,7 @@ class UserFilterForm(FlaskForm):
 
     role = SelectField(_l("Rôle"), validators=[Optional()])
     organization_id = SelectField(_l("Organisation"), coerce=_optional_int, validators=[Optional()])
-    active = SelectField(_l("État"), choices=[("", _l("Tous")), ("1", _l("Actifs")), ("0", _l("Désactivés"))],
+    active = SelectField(_l("État"), choices=options([("", _l("Tous")), ("1", _l("Actifs")), ("0", _l("Désactivés"))]),
                          validators=[Optional()])
     q = StringField(_l("Nom ou adresse électronique"), validators=[SingleLine(), Optional(), Length(max=200)])
 

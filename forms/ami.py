@@ -8,7 +8,7 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from forms import SingleLine
+from forms import SingleLine, options
 
 _REQUIRED = _l("Ce champ est obligatoire.")
 
@@ -64,7 +64,7 @@ class PublicNeedFilterForm(FlaskForm):
     q = StringField(_l("Rechercher"), validators=[SingleLine(), Optional(), Length(max=200, message=_TOO_LONG)],
                     description=_l("Un mot du titre, du problème, du contexte ou le nom de l'acheteur."))
     theme = SelectField(_l("Thème"), choices=[], validate_choice=False)
-    category = SelectField(_l("Catégorie d'achat"), choices=[
-        ("", _l("Toutes")), ("goods", _l("Fournitures")), ("services", _l("Services")), ("works", _l("Travaux"))])
+    category = SelectField(_l("Catégorie d'achat"), choices=options([
+        ("", _l("Toutes")), ("goods", _l("Fournitures")), ("services", _l("Services")), ("works", _l("Travaux"))]))
     experimentation = BooleanField(_l("Ouverts à une expérimentation"))
     non_technological = BooleanField(_l("Ouverts à une innovation non technologique"))

@@ -14,7 +14,7 @@ from wtforms import BooleanField, Field, HiddenField, MultipleFileField, SelectF
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, Optional
 
-from forms import SingleLine
+from forms import SingleLine, options
 from forms.admin import MultiCheckboxField
 from innovation_cycle.params import parse_id, parse_int
 from innovation_cycle.services.applications import (
@@ -97,19 +97,19 @@ class ApplicationForm(FlaskForm):
                                      "solution est retenue."), max_length=600)
     description = _text(_l("Description de la solution"), _l("Ce qu'elle fait, pour qui, comment elle se déploie."))
     innovation_kinds = MultiCheckboxField(
-        _l("Nature de l'innovation"), choices=list(INNOVATION_KIND_LABELS.items()),
+        _l("Nature de l'innovation"), choices=options(list(INNOVATION_KIND_LABELS.items())),
         description=_l("Au sens de l'article L2172-3 du Code de la commande publique ; plusieurs choix possibles."))
     novelty = _text(_l("Ce qui est nouveau"), _l("Ce que la solution apporte de nouveau ou de sensiblement "
                                                  "amélioré par rapport à ce qui existe."))
     evidence = _text(_l("Preuves du caractère innovant"), _l("Brevets, labels, prix, aides à l'innovation "
                                                              "(Bpifrance, i-Nov…), références clients."))
-    trl = SelectField(_l("Maturité technologique (TRL)"), choices=_TRL_CHOICES, validators=[Optional()],
+    trl = SelectField(_l("Maturité technologique (TRL)"), choices=options(_TRL_CHOICES), validators=[Optional()],
                       description=_l("Échelle de 1 (principes observés) à 9 (système éprouvé en conditions "
                                      "réelles). Pour une innovation non technologique, choisissez « Non "
                                      "applicable » et décrivez la maturité par le stade de commercialisation "
                                      "et les références."))
     market_status = SelectField(_l("Stade de commercialisation"),
-                                choices=[_UNSET] + list(MARKET_STATUS_LABELS.items()), validators=[Optional()])
+                                choices=options([_UNSET] + list(MARKET_STATUS_LABELS.items())), validators=[Optional()])
     public_references = _text(_l("Références publiques"), _l("Acheteurs publics déjà équipés, expérimentations "
                                                              "menées avec des collectivités ou services de "
                                                              "l'État."))
@@ -186,8 +186,8 @@ class WithdrawForm(FlaskForm):
 
 class ScreeningForm(FlaskForm):
     expected_state = HiddenField()
-    decision = SelectField(_l("Décision"), choices=[("", _l("— Choisissez —")), ("eligible", _l("Éligible")),
-                                                    ("ineligible", _l("Non éligible"))],
+    decision = SelectField(_l("Décision"), choices=options([("", _l("— Choisissez —")), ("eligible", _l("Éligible")),
+                                                    ("ineligible", _l("Non éligible"))]),
                            validators=[InputRequired(message=_l("Choisissez « Éligible » ou « Non éligible »."))])
     reason = TextAreaField(_l("Motif"), filters=[_strip],
                            description=_l("Communiqué à l'entreprise. Par exemple : « PME innovante, besoin visé "

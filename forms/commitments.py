@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from forms import SingleLine, options
 from forms.admin import FrenchDateField, FrenchDateTimeField, FrenchIntegerField
 from innovation_cycle.models.commitments import PROCEDURES
 from innovation_cycle.services.procedures import LABELS as PROCEDURE_LABELS
@@ -26,11 +27,11 @@ class CommitmentForm(FlaskForm):
     channel = SelectField(_l("Canal d'achat"), validators=[InputRequired(message=_REQUIRED)])
     buyer_organization_id = SelectField(_l("Organisation acheteuse"), coerce=int,
                                         validators=[InputRequired(message=_REQUIRED)])
-    amount = StringField(_l("Montant estimé (€ HT)"), validators=[Optional(), Length(max=40)],
+    amount = StringField(_l("Montant estimé (€ HT)"), validators=[SingleLine(), Optional(), Length(max=40)],
                          description=_l("Par exemple « 12 500,50 »."))
     quantity = FrenchIntegerField(_l("Quantité"), validators=[Optional()])
     expected_on = FrenchDateField(_l("Date prévue de l'achat"), validators=[Optional()])
-    procedure = SelectField(_l("Procédure choisie"), choices=procedure_choices(str(_l("— À décider —"))),
+    procedure = SelectField(_l("Procédure choisie"), choices=options(procedure_choices(str(_l("— À décider —")))),
                             validators=[Optional()])
     procedure_note = TextAreaField(_l("Pourquoi une autre procédure que celle conseillée"),
                                    validators=[Optional(), Length(max=2000)])
@@ -46,20 +47,21 @@ class MoveForm(FlaskForm):
 
 class ContractForm(FlaskForm):
     expected_state = HiddenField(validators=[InputRequired()])
-    contract_identifier = StringField(_l("Identifiant du marché"), validators=[Optional(), Length(max=64)])
+    contract_identifier = StringField(_l("Identifiant du marché"),
+                                      validators=[SingleLine(), Optional(), Length(max=64)])
     contract_notified_on = FrenchDateField(_l("Date de notification"), validators=[Optional()])
-    contract_amount = StringField(_l("Montant du marché (€ HT)"), validators=[Optional(), Length(max=40)])
+    contract_amount = StringField(_l("Montant du marché (€ HT)"), validators=[SingleLine(), Optional(), Length(max=40)])
     contract_duration_months = FrenchIntegerField(_l("Durée (mois)"), validators=[Optional()])
-    contract_cpv = StringField(_l("Code CPV"), validators=[Optional(), Length(max=12)])
-    contract_place = StringField(_l("Lieu d'exécution"), validators=[Optional(), Length(max=120)])
-    contract_procedure = SelectField(_l("Procédure"), choices=procedure_choices("—"), validators=[Optional()])
-    holder_siret = StringField(_l("SIRET du titulaire"), validators=[Optional(), Length(max=20)])
+    contract_cpv = StringField(_l("Code CPV"), validators=[SingleLine(), Optional(), Length(max=12)])
+    contract_place = StringField(_l("Lieu d'exécution"), validators=[SingleLine(), Optional(), Length(max=120)])
+    contract_procedure = SelectField(_l("Procédure"), choices=options(procedure_choices("—")), validators=[Optional()])
+    holder_siret = StringField(_l("SIRET du titulaire"), validators=[SingleLine(), Optional(), Length(max=20)])
 
 
 class ClientForm(FlaskForm):
-    name = StringField(_l("Nom de l'organisation cliente"), validators=[Optional(), Length(max=200)])
-    siret = StringField(_l("SIRET"), validators=[Optional(), Length(max=20)])
-    department = StringField(_l("Département"), validators=[Optional(), Length(max=3)])
+    name = StringField(_l("Nom de l'organisation cliente"), validators=[SingleLine(), Optional(), Length(max=200)])
+    siret = StringField(_l("SIRET"), validators=[SingleLine(), Optional(), Length(max=20)])
+    department = StringField(_l("Département"), validators=[SingleLine(), Optional(), Length(max=3)])
 
 
 class PhasesForm(FlaskForm):

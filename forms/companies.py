@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import URL, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from forms import SingleLine
+from forms import SingleLine, options
 from forms.admin import FrenchDateField, FrenchIntegerField
 from innovation_cycle.services import companies
 from innovation_cycle.services.companies import SIZE_LABELS, CompanyData
@@ -146,7 +146,7 @@ class CompanyForm(FlaskForm):
     turnover = _amount(_l("Chiffre d'affaires (euros)"), _l("Chiffre d'affaires annuel hors taxes, en euros."))
     balance_sheet = _amount(_l("Total du bilan (euros)"), _l("Total de bilan de l'exercice, en euros."))
     declared_size = SelectField(
-        _l("Catégorie d'entreprise déclarée"), choices=_SIZE_CHOICES,
+        _l("Catégorie d'entreprise déclarée"), choices=options(_SIZE_CHOICES),
         description=_l("Au sens du décret n° 2008-1354 ; la catégorie calculée d'après vos chiffres est "
                        "affichée à côté."),
         validators=[InputRequired(message=_l("Choisissez la catégorie de votre entreprise."))])
@@ -174,7 +174,7 @@ class JoinForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    decision = SelectField(choices=[("approve", _l("Accepter")), ("refuse", _l("Refuser"))],
+    decision = SelectField(choices=options([("approve", _l("Accepter")), ("refuse", _l("Refuser"))]),
                            validators=[InputRequired(message=_l("Choisissez d'accepter ou de refuser."))])
 
 

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
-from forms import SingleLine
+from forms import SingleLine, options
 
 _TOO_LONG = _l("%(max)d caractères au plus.")
 _ORDERS = [("desc", _l("Décroissant")), ("asc", _l("Croissant"))]
@@ -25,7 +25,7 @@ class _ListingFilters(FlaskForm):
     department = SelectField(_l("Département"), choices=[], default="")
     status = SelectField(_l("État"), choices=[], default="")
     sort = SelectField(_l("Trier par"), choices=[], default="depot")
-    order = SelectField(_l("Ordre"), choices=_ORDERS, default="desc")
+    order = SelectField(_l("Ordre"), choices=options(_ORDERS), default="desc")
 
 
 class NeedFilterForm(_ListingFilters):

@@ -27,7 +27,7 @@ from wtforms import (
 )
 from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
 
-from forms import SingleLine
+from forms import SingleLine, options
 from forms.admin import FrenchDateField
 from innovation_cycle import clock
 from innovation_cycle.params import parse_id
@@ -140,13 +140,13 @@ class NeedForm(FlaskForm):
     estimated_value = EuroAmountField(FIELD_LABELS["estimated_value"], validators=[Optional()],
                                       description=_l("Une estimation suffit, par exemple 80 000."))
     procurement_category = SelectField(FIELD_LABELS["procurement_category"],
-                                       choices=[("", _l("— Choisir —")), *CATEGORY_LABELS.items()],
+                                       choices=options([("", _l("— Choisir —")), *CATEGORY_LABELS.items()]),
                                        validators=[Optional()])
     cpv_codes = CpvCodesField(FIELD_LABELS["cpv_codes"], description=_l(
         "Facultatif. 8 chiffres, suivis le cas échéant du chiffre de contrôle, séparés par des virgules : "
         "72000000-5, 48000000-8."))
     purchase_horizon = SelectField(FIELD_LABELS["purchase_horizon"],
-                                   choices=[("", _l("— Choisir —")), *HORIZON_LABELS.items()],
+                                   choices=options([("", _l("— Choisir —")), *HORIZON_LABELS.items()]),
                                    validators=[Optional()])
     expected_consultation_on = FrenchDateField(FIELD_LABELS["expected_consultation_on"], validators=[Optional()],
                                                description=_l("La date à laquelle vous pensez consulter les "
@@ -175,7 +175,7 @@ class NeedForm(FlaskForm):
             self.form_token.data = secrets.token_hex(16)
 
     def set_themes(self, themes: list[Any]) -> None:
-        self.theme_ids.choices = [(t.id, t.name) for t in themes]
+        self.theme_ids.choices = options([(t.id, t.name) for t in themes])
 
     def validate_expected_consultation_on(self, field: Any) -> None:
         if field.data is None:

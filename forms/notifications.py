@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField
 from wtforms.validators import Email, InputRequired, Length, Optional
 
-from forms import SingleLine
+from forms import SingleLine, options
 from innovation_cycle.models.notifications import KINDS, STATUSES
 
 DIGEST_LABELS = {
@@ -34,7 +34,7 @@ KIND_LABELS = {
 
 class PreferencesForm(FlaskForm):
     announcements = BooleanField(_l("Recevoir les annonces (ouverture de l'AMI, publication des résultats)"))
-    digest = RadioField(_l("Comment recevoir les annonces"), choices=list(DIGEST_LABELS.items()),
+    digest = RadioField(_l("Comment recevoir les annonces"), choices=options(list(DIGEST_LABELS.items())),
                         validators=[InputRequired(message=_l("Choisissez comment recevoir les annonces."))])
 
 
@@ -54,7 +54,7 @@ class OutboxFilterForm(FlaskForm):
         csrf = False
 
     recipient = StringField(_l("Destinataire"), validators=[SingleLine(), Optional(), Length(max=254)])
-    status = SelectField(_l("État"), choices=[("", _l("Tous"))] + [(s, STATUS_LABELS[s]) for s in STATUSES],
+    status = SelectField(_l("État"), choices=options([("", _l("Tous"))] + [(s, STATUS_LABELS[s]) for s in STATUSES]),
                          validators=[Optional()])
-    kind = SelectField(_l("Type"), choices=[("", _l("Tous"))] + [(k, KIND_LABELS[k]) for k in KINDS],
+    kind = SelectField(_l("Type"), choices=options([("", _l("Tous"))] + [(k, KIND_LABELS[k]) for k in KINDS]),
                        validators=[Optional()])

@@ -12,6 +12,7 @@ from wtforms import FloatField, HiddenField, IntegerField, RadioField, SelectFie
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from forms import SingleLine, options
 from innovation_cycle.clock import PARIS
 
 _REQUIRED = _l("Ce champ est obligatoire.")
@@ -43,7 +44,7 @@ class SettingsForm(FlaskForm):
 
 
 class CriterionForm(ReasonForm):
-    label = StringField(_l("Intitulé"), validators=[InputRequired(_REQUIRED), Length(max=200)])
+    label = StringField(_l("Intitulé"), validators=[SingleLine(), InputRequired(_REQUIRED), Length(max=200)])
     help_text = TextAreaField(_l("Aide pour les évaluateurs"), validators=[Optional(), Length(max=2000)])
     weight = FloatField(_l("Poids"), default=1.0, validators=[InputRequired(_REQUIRED)])
     scale_min = IntegerField(_l("Note minimale"), default=0, validators=[InputRequired(_REQUIRED)])
@@ -76,7 +77,7 @@ def review_form(criteria: list, recommendations: dict, formdata: Any = None, **k
 
     class ReviewForm(FlaskForm):
         version = HiddenField()
-        recommendation = RadioField(_l("Recommandation"), choices=list(recommendations.items()),
+        recommendation = RadioField(_l("Recommandation"), choices=options(list(recommendations.items())),
                                     validators=[Optional()], validate_choice=False)
         committee_comment = TextAreaField(_l("Commentaire pour le comité"), validators=[Optional(), Length(max=5000)])
         company_comment = TextAreaField(
@@ -87,7 +88,7 @@ def review_form(criteria: list, recommendations: dict, formdata: Any = None, **k
         levels = c.level_labels or []
         choices = [(str(v), f"{v} — {levels[v - c.scale_min]}" if v - c.scale_min < len(levels) else str(v))
                    for v in range(c.scale_min, c.scale_max + 1)]
-        setattr(ReviewForm, f"score_{c.id}", RadioField(c.label, choices=choices, validators=[Optional()],
+        setattr(ReviewForm, f"score_{c.id}", RadioField(c.label, choices=options(choices), validators=[Optional()],
                                                         description=c.help_text or "", validate_choice=False))
         setattr(ReviewForm, f"comment_{c.id}", TextAreaField(_l("Commentaire"),
                                                             validators=[Optional(), Length(max=5000)]))

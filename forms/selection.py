@@ -8,6 +8,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, Optional
 
+from forms import SingleLine, options
 from forms.admin import MultiCheckboxField
 
 _REQUIRED = _l("Ce champ est obligatoire.")
@@ -29,12 +30,13 @@ class RankingFilterForm(FlaskForm):
 
 
 class MeetingForm(FlaskForm):
-    title = StringField(_l("Intitulé de la séance"), validators=[InputRequired(message=_REQUIRED), Length(max=200)],
+    title = StringField(_l("Intitulé de la séance"),
+                        validators=[SingleLine(), InputRequired(message=_REQUIRED), Length(max=200)],
                         default=_l("Séance du comité de pilotage"))
     scheduled_at = DateTimeLocalField(_l("Date et heure (heure de Paris)"), format=DATETIME_FORMAT,
                                       validators=[InputRequired(message=_l("Indiquez la date et l'heure de la "
                                                                            "séance."))], render_kw={"step": 60})
-    location = StringField(_l("Lieu"), validators=[Optional(), Length(max=255)])
+    location = StringField(_l("Lieu"), validators=[SingleLine(), Optional(), Length(max=255)])
 
 
 class AttendanceForm(FlaskForm):
@@ -42,15 +44,15 @@ class AttendanceForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    outcome = RadioField(_l("Décision"), choices=[
-        ("selected", _l("Retenue")), ("waiting_list", _l("Liste d'attente")), ("not_selected", _l("Non retenue"))],
+    outcome = RadioField(_l("Décision"), choices=options([
+        ("selected", _l("Retenue")), ("waiting_list", _l("Liste d'attente")), ("not_selected", _l("Non retenue"))]),
         validators=[InputRequired(message=_l("Choisissez la décision."))])
     needs = MultiCheckboxField(_l("Retenue pour les besoins"), choices=[], coerce=int)
     rationale = TextAreaField(_l("Motivation (obligatoire)"),
                               validators=[InputRequired(message=_l("La motivation de la décision est obligatoire.")),
                                           Length(max=5000)])
     message = TextAreaField(_l("Message à l'entreprise (facultatif)"), validators=[Optional(), Length(max=5000)])
-    version = StringField(validators=[Optional()])
+    version = StringField(validators=[SingleLine(), Optional()])
 
 
 class ReleaseForm(FlaskForm):

@@ -104,6 +104,8 @@ DEFAULTS = {
     "INVITATION_TOKEN_MAX_AGE": 7 * 24 * 3600,
     "CONFIRMATION_TOKEN_MAX_AGE": 2 * 24 * 3600,
     "PAGE_SIZE": 50,
+    # Issue 9: the password-reset form answers no sooner than this, real account or not (seconds).
+    "RESET_RESPONSE_FLOOR_SECONDS": 0.5,
 }
 
 

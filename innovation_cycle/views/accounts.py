@@ -8,6 +8,7 @@ or not an account exists, so they cannot be used to find out who has one.
 from __future__ import annotations
 
 import secrets
+import time
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -153,8 +154,13 @@ def logout():
 def forgot_password():
     form = EmailForm()
     if form.validate_on_submit():
+        started = time.monotonic()
         accounts.request_password_reset(form.email.data)
         transaction.commit()
+        # Issue 9: writing and sending the mail of a real account takes longer than nothing; answer no sooner
+        # than a floor, so the response time does not tell who has an account.
+        floor = float(current_app.config.get("RESET_RESPONSE_FLOOR_SECONDS", 0))
+        time.sleep(max(floor - (time.monotonic() - started), 0))
         flash(_("Si un compte actif correspond à l'adresse %(email)s, un courriel vient d'y être envoyé avec "
                 "un lien pour choisir un nouveau mot de passe. Ce lien est valable %(lifetime)s.",
                 email=form.email.data.strip(), lifetime=accounts.link_lifetime(accounts.RESET_PASSWORD)),

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.ami import AmiForm, PublicNeedFilterForm, RulesDocumentForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
@@ -31,7 +31,7 @@ def _answer_endpoint() -> str | None:
 
 def _filters(cycle: Cycle, themes) -> tuple[PublicNeedFilterForm, ami_service.PublicFilters]:
     form = PublicNeedFilterForm(formdata=request.args)
-    form.theme.choices = ([("", _("Tous les thèmes"))] + [(str(t.id), t.name) for t in themes]
+    form.theme.choices = options([("", _("Tous les thèmes"))] + [(str(t.id), t.name) for t in themes]
                           + [(str(ami_service.NO_THEME), _("Autres besoins (sans thème)"))])
     theme_ids = {t.id for t in themes} | {ami_service.NO_THEME}
     theme = parse_int(request.args.get("theme"), minimum=0)

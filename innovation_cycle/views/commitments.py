@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.commitments import ButtonForm, ClientForm, CommitmentForm, ContractForm, MoveForm, PhasesForm
 from innovation_cycle import clock, transaction
 from innovation_cycle.authz import can, ensure, requires
@@ -88,17 +88,19 @@ def index():
 
 def _fill_choices(form: CommitmentForm, cycle: Cycle, commitment: Commitment | None = None) -> None:
     answers = service.selected_answers(cycle)
-    form.application_id.choices = [(a.id, f"{a.solution_name} — {a.company.organization.name}") for a in answers]
+    form.application_id.choices = options(
+        [(a.id, f"{a.solution_name} — {a.company.organization.name}") for a in answers])
     application = commitment.application if commitment else next(
         (a for a in answers if a.id == (form.application_id.data or request.args.get("application_id", type=int))),
         answers[0] if answers else None)
     needs = service.shortlisted_needs(application) if application else []
-    form.need_id.choices = [(0, _("— Aucun —"))] + [(n.id, f"{n.title} ({n.organization.name})") for n in needs]
+    form.need_id.choices = options(
+        [(0, _("— Aucun —"))] + [(n.id, f"{n.title} ({n.organization.name})") for n in needs])
     channels = service.allowed_channels(current_user)
     if commitment is not None:
         channels = [commitment.channel]
-    form.channel.choices = [(c, service.channel_label(c)) for c in channels]
-    form.buyer_organization_id.choices = [(o.id, o.name) for o in service.buyer_choices(current_user)]
+    form.channel.choices = options([(c, service.channel_label(c)) for c in channels])
+    form.buyer_organization_id.choices = options([(o.id, o.name) for o in service.buyer_choices(current_user)])
 
 
 def _data(form: CommitmentForm) -> service.CommitmentData:

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from forms import options
 from forms.listings import ApplicationFilterForm, NeedFilterForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
@@ -53,16 +54,18 @@ def _cycle(mine: list[Cycle]) -> Cycle | None:
 
 def _common_choices(form, cycle: Cycle, mine: list[Cycle], of: str, sorts: dict, states: tuple[str, ...],
                     label) -> None:
-    form.cycle.choices = [(str(c.id), str(c.year)) for c in mine]
-    if str(cycle.id) not in dict(form.cycle.choices):
-        form.cycle.choices.insert(0, (str(cycle.id), str(cycle.year)))
+    form.cycle.choices = options([(str(c.id), str(c.year)) for c in mine])
+    if str(cycle.id) not in {choice.value for choice in form.cycle.choices}:
+        form.cycle.choices.insert(0, *options([(str(cycle.id), str(cycle.year))]))
     form.cycle.data = str(cycle.id)
-    form.theme.choices = [("", _("Tous"))] + [(str(t.id), t.name) for t in themes_of(cycle)]
-    form.kind.choices = [("", _("Toutes"))] + [(k.value, directory.kind_label(k)) for k in listings.BUYER_KINDS]
-    form.department.choices = [("", _("Tous"))] + [
-        (d, d) for d in listings.departments(cycle, of=of, wanted=request.args.get("department"))]
-    form.status.choices = [("", _("Tous"))] + [(s, label(s)) for s in states]
-    form.sort.choices = [(key, str(title)) for key, (title, _column) in sorts.items()]
+    form.theme.choices = options([("", _("Tous"))] + [(str(t.id), t.name) for t in themes_of(cycle)])
+    form.kind.choices = options([("", _("Toutes"))]
+                                + [(k.value, directory.kind_label(k)) for k in listings.BUYER_KINDS])
+    wanted = request.args.get("department")
+    form.department.choices = options([("", _("Tous"))]
+                                      + [(d, d) for d in listings.departments(cycle, of=of, wanted=wanted)])
+    form.status.choices = options([("", _("Tous"))] + [(s, label(s)) for s in states])
+    form.sort.choices = options([(key, str(title)) for key, (title, _column) in sorts.items()])
 
 
 def _validated(form) -> bool:
@@ -101,8 +104,9 @@ def _application_setup():
     form.kind.label.text = _("Catégorie d'acheteur des besoins visés")
     form.theme.label.text = _("Thème des besoins visés")
     form.department.label.text = _("Département de l'entreprise")
-    form.size.choices = [("", _("Toutes"))] + [(s, str(company_service.SIZE_LABELS[s])) for s in listings.SIZES]
-    form.trl.choices = ([("", _("Tous"))] + [(str(n), _("TRL %(n)s", n=n)) for n in range(1, 10)]
+    form.size.choices = options([("", _("Toutes"))]
+                                + [(s, str(company_service.SIZE_LABELS[s])) for s in listings.SIZES])
+    form.trl.choices = options([("", _("Tous"))] + [(str(n), _("TRL %(n)s", n=n)) for n in range(1, 10)]
                         + [(listings.TRL_NA, _("Non applicable"))])
     valid = _validated(form)
     data = {name: (form[name].data if not form[name].errors else None) for name in form.data}

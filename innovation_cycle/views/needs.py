@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.needs import QUALIFY_FORMS, DeleteForm, FilterForm, MoveForm, NeedForm, ThemeForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
@@ -76,9 +76,9 @@ def _flash_refusals(exc: MoveRefused) -> None:
 @requires("need.list")
 def index():
     filters = FilterForm(request.args)
-    filters.status.choices = [("", _("Tous"))] + [(s, service.status_label(s)) for s in flow.STATES]
+    filters.status.choices = options([("", _("Tous"))] + [(s, service.status_label(s)) for s in flow.STATES])
     cycles = db.session.scalars(db.select(Cycle).order_by(Cycle.year.desc(), Cycle.id.desc())).all()
-    filters.cycle_id.choices = [("", _("Tous"))] + [(str(c.id), str(c.year)) for c in cycles]
+    filters.cycle_id.choices = options([("", _("Tous"))] + [(str(c.id), str(c.year)) for c in cycles])
     filters.validate()
     page = service.list_needs(current_user, status=filters.status.data or None,
                               cycle_id=parse_id(filters.cycle_id.data),
@@ -169,9 +169,9 @@ def _qualify_forms(need: Need) -> dict:
             candidates = service.merge_candidates(need)
             if not candidates:
                 continue
-            form.target_id.choices = [(0, _("— Choisir le besoin —"))] + [
+            form.target_id.choices = options([(0, _("— Choisir le besoin —"))] + [
                 (n.id, _("n° %(id)s — %(title)s (%(org)s, %(state)s)", id=n.id, title=n.title,
-                         org=n.organization.name, state=service.status_label(n.status))) for n in candidates]
+                         org=n.organization.name, state=service.status_label(n.status))) for n in candidates])
         forms[trigger] = form
     return forms
 
@@ -274,7 +274,7 @@ def _qualify(need_id: int, trigger: str):
     need = _load(need_id, "need.qualify")
     form = QUALIFY_FORMS[trigger](prefix=trigger)
     if trigger == flow.MERGE:
-        form.target_id.choices = [(0, "")] + [(n.id, str(n.id)) for n in service.merge_candidates(need)]
+        form.target_id.choices = options([(0, "")] + [(n.id, str(n.id)) for n in service.merge_candidates(need)])
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:

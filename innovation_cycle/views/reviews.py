@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.reviews import (
     AddReviewerForm,
     ButtonForm,
@@ -276,7 +276,7 @@ def assignment_add(answer_id: int):
     cycle = _cycle(application.cycle_id, "assignment.manage")
     cycle_id = cycle.id
     form = AddReviewerForm()
-    form.user_id.choices = [(u, str(u)) for u in service.committee_user_ids(cycle)]
+    form.user_id.choices = options([(u, str(u)) for u in service.committee_user_ids(cycle)])
     if not form.validate_on_submit():
         flash(_("Choisissez un membre du comité du cycle."), "error")
         return redirect(url_for("reviews.assignments", cycle_id=cycle_id))
@@ -423,7 +423,7 @@ def interest(answer_id: int):
     forms = []
     for need in needs:
         form = InterestForm(formdata=None, prefix=f"n{need.id}")
-        form.level.choices = [(k, str(v)) for k, v in service.INTEREST_LABELS.items()]
+        form.level.choices = options([(k, str(v)) for k, v in service.INTEREST_LABELS.items()])
         form.need_id.data = need.id
         if need.id in existing:
             form.level.data, form.comment.data = existing[need.id].level, existing[need.id].comment
@@ -436,7 +436,7 @@ def interest(answer_id: int):
             flash(_("Choisissez l'un des besoins de votre organisation."), "error")
             return redirect(url_for("reviews.interest", answer_id=answer_id))
         form = InterestForm(prefix=f"n{need.id}")
-        form.level.choices = [(k, str(v)) for k, v in service.INTEREST_LABELS.items()]
+        form.level.choices = options([(k, str(v)) for k, v in service.INTEREST_LABELS.items()])
         if form.validate_on_submit():
             try:
                 service.set_interest(application, need, current_user, form.level.data, form.comment.data)
@@ -467,7 +467,7 @@ def conflicts(cycle_id: int):
     names = dict(db.session.execute(select(Organization.id, Organization.name).where(
         Organization.id.in_([o for _c, o in companies]))).all()) if companies else {}
     form = ConflictForm()
-    form.company_id.choices = sorted(((c, names.get(o, "")) for c, o in companies), key=lambda p: p[1])
+    form.company_id.choices = options(sorted(((c, names.get(o, "")) for c, o in companies), key=lambda p: p[1]))
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():

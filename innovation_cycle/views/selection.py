@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from forms import options
 from forms.admin import ButtonForm
 from forms.selection import AttendanceForm, DecisionForm, MeetingForm, RankingFilterForm, ReleaseForm
 from innovation_cycle import transaction
@@ -66,11 +67,13 @@ def index():
 
 def _ranking_setup(cycle: Cycle, need: Need | None = None):
     form = RankingFilterForm(formdata=request.args)
-    form.theme.choices = [("", _("Tous"))] + [(str(t.id), t.name) for t in themes_of(cycle)]
-    form.need.choices = [("", _("Tous"))] + [(str(i), t) for i, t in rk.need_choices(cycle)]
-    form.size.choices = [("", _("Toutes"))] + [(s, str(company_service.SIZE_LABELS[s])) for s in rk.SIZES]
-    form.department.choices = [("", _("Tous"))] + [(d, d) for d in listings.departments(cycle, of="applications")]
-    form.status.choices = [("", _("Tous"))] + [(s, application_service.state_label(s)) for s in rk.RANKED_STATES]
+    form.theme.choices = options([("", _("Tous"))] + [(str(t.id), t.name) for t in themes_of(cycle)])
+    form.need.choices = options([("", _("Tous"))] + [(str(i), t) for i, t in rk.need_choices(cycle)])
+    form.size.choices = options([("", _("Toutes"))] + [(s, str(company_service.SIZE_LABELS[s])) for s in rk.SIZES])
+    form.department.choices = options(
+        [("", _("Tous"))] + [(d, d) for d in listings.departments(cycle, of="applications")])
+    form.status.choices = options(
+        [("", _("Tous"))] + [(s, application_service.state_label(s)) for s in rk.RANKED_STATES])
     valid = True if not request.args else form.validate()
     data = {name: (form[name].data if not form[name].errors else None) for name in form.data}
     filters = rk.RankingFilters(
@@ -172,8 +175,9 @@ def meeting(meeting_id: int):
     ensure("meeting.manage", meeting.cycle)
     form = AttendanceForm()
     members = service.committee_of(meeting.cycle)
-    form.present.choices = [(u.id, f"{u.name} — {u.organization.name if u.organization else _('sans organisation')}")
-                            for u in members]
+    form.present.choices = options(
+        [(u.id, f"{u.name} — {u.organization.name if u.organization else _('sans organisation')}")
+                            for u in members])
     form.present.data = [a.user_id for a in meeting.attendance if a.present]
     return render_template("selection/meeting.html", meeting=meeting, form=form, quorum=service.quorum(meeting),
                            page=_agenda(meeting), state_label=service.meeting_state_label,
@@ -187,7 +191,7 @@ def attendance(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     ensure("meeting.manage", meeting.cycle)
     form = AttendanceForm()
-    form.present.choices = [(u.id, u.name) for u in service.committee_of(meeting.cycle)]
+    form.present.choices = options([(u.id, u.name) for u in service.committee_of(meeting.cycle)])
     if not form.validate_on_submit():
         flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(url_for("selection.meeting", meeting_id=meeting.id))
@@ -241,7 +245,8 @@ def decision(meeting_id: int, application_id: int):
     ensure("decision.record", application)
     existing = service.decision_of(application.id)
     form = DecisionForm(obj=None)
-    form.needs.choices = [(t.need_id, t.need.title) for t in sorted(application.targets, key=lambda t: t.need_id)]
+    form.needs.choices = options(
+        [(t.need_id, t.need.title) for t in sorted(application.targets, key=lambda t: t.need_id)])
     if request.method == "GET" and existing is not None:
         form.outcome.data, form.rationale.data = existing.outcome, existing.rationale
         form.message.data = existing.message_to_company

@@ -1,7 +1,7 @@
 """need version column: the optimistic check of a need's moves (issue 9, item 9)
 
 Revision ID: a20010bcd48b
-Revises: 197d0610e70d
+Revises: b8022de4bdb2
 Create Date: 2026-12-01 17:18:02.442334
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a20010bcd48b'
-down_revision = '197d0610e70d'
+down_revision = 'b8022de4bdb2'
 branch_labels = None
 depends_on = None
 

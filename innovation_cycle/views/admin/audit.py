@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app, render_template, request, url_for
 from flask_babel import gettext as _
 
+from forms import options
 from forms.admin import AuditFilterForm, filter_value
 from innovation_cycle.authz import requires
 from innovation_cycle.extensions import db
@@ -44,8 +45,8 @@ def object_url(object_type: str, object_id: int | None) -> str | None:
 def audit():
     actions, object_types = directory.audit_choices()
     filters = AuditFilterForm(formdata=request.args)
-    filters.action.choices = [("", _("Toutes"))] + [(a, a) for a in actions]
-    filters.object_type.choices = [("", _("Tous"))] + [(t, t) for t in object_types]
+    filters.action.choices = options([("", _("Toutes"))] + [(a, a) for a in actions])
+    filters.object_type.choices = options([("", _("Tous"))] + [(t, t) for t in object_types])
     valid = filters.validate() if request.args else True
     query = directory.audit_query(
         action=filter_value(filters.action), object_type=filter_value(filters.object_type),

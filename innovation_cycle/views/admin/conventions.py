@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.admin import ButtonForm, ConventionForm, MembershipAddForm, MembershipEditForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
@@ -34,8 +34,8 @@ def _add_form(convention: Convention, form: MembershipAddForm | None = None) -> 
     """Organizations already members stay listed but disabled, so the list reads as the whole directory."""
     form = form or MembershipAddForm(formdata=None)
     members = {m.organization_id for m in convention.memberships}
-    form.organization_id.choices = [("", _("— Choisir une organisation —"))] + [
-        (o.id, o.name, {"disabled": True} if o.id in members else {}) for o in directory.all_organizations()]
+    form.organization_id.choices = options([("", _("— Choisir une organisation —"))] + [
+        (o.id, o.name, {"disabled": True} if o.id in members else {}) for o in directory.all_organizations()])
     return form
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.cycles import CalendarForm, CommitteeForm, MoveForm, NewCycleForm, RemoveForm
 from innovation_cycle import clock, transaction
 from innovation_cycle.authz import ensure, requires
@@ -41,7 +41,8 @@ def cycles_list():
 def cycle_new():
     conventions = db.session.scalars(select(Convention).order_by(Convention.starts_on.desc())).all()
     form = NewCycleForm()
-    form.convention_id.choices = [(c.id, f"{c.name} ({c.starts_on.year}–{c.ends_on.year})") for c in conventions]
+    form.convention_id.choices = options([(c.id, f"{c.name} ({c.starts_on.year}–{c.ends_on.year})")
+                                          for c in conventions])
     if not conventions:
         flash(_("Créez d'abord une convention."), "warning")
         return redirect(url_for("admin.conventions"))
@@ -96,10 +97,10 @@ def cycle(cycle_id: int):
         .order_by(AuditEvent.id.desc()).limit(20)).all()
     committee_form = CommitteeForm()
     members = {m.user_id for m in cycle.committee}
-    committee_form.user_id.choices = [
+    committee_form.user_id.choices = options([
         (u.id, f"{u.name} ({u.email})") for u in db.session.scalars(
             select(User).join(UserRole).where(UserRole.role == Role.COMMITTEE_MEMBER).order_by(User.name))
-        if u.id not in members]
+        if u.id not in members])
     taken = {c.year for c in cycle.convention.cycles}
     years_left = [y for y in cycle.convention.years if y > cycle.year and y not in taken]
     return render_template(
@@ -182,8 +183,8 @@ def cycle_prepare_next(cycle_id: int):
 def cycle_committee_add(cycle_id: int):
     cycle = _load(cycle_id, "cycle.manage")
     form = CommitteeForm()
-    form.user_id.choices = [(u.id, u.email) for u in db.session.scalars(
-        select(User).join(UserRole).where(UserRole.role == Role.COMMITTEE_MEMBER))]
+    form.user_id.choices = options([(u.id, u.email) for u in db.session.scalars(
+        select(User).join(UserRole).where(UserRole.role == Role.COMMITTEE_MEMBER))])
     if not form.validate_on_submit():
         flash(_("Choisissez un membre du comité de pilotage dans la liste."), "error")
         return redirect(url_for("admin.cycle", cycle_id=cycle.id))

@@ -6,7 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from forms import put_errors
+from forms import options, put_errors
 from forms.admin import ButtonForm, InviteForm, UserEditForm, UserFilterForm, filter_value
 from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
@@ -34,8 +34,8 @@ def _organization_choices(empty_label: str) -> list[tuple[object, str]]:
 
 
 def _with_choices(form, empty_label: str | None = None):
-    form.roles.choices = _role_choices()
-    form.organization_id.choices = _organization_choices(empty_label or _("— Aucune organisation —"))
+    form.roles.choices = options(_role_choices())
+    form.organization_id.choices = options(_organization_choices(empty_label or _("— Aucune organisation —")))
     return form
 
 
@@ -53,8 +53,8 @@ def _organization(form) -> Organization | None:
 @requires("user.manage")
 def users():
     filters = UserFilterForm(formdata=request.args)
-    filters.role.choices = [("", _("Tous"))] + _role_choices()
-    filters.organization_id.choices = _organization_choices(_("Toutes"))
+    filters.role.choices = options([("", _("Tous"))] + _role_choices())
+    filters.organization_id.choices = options(_organization_choices(_("Toutes")))
     valid = filters.validate() if request.args else True
     query = directory.users_query(role=filter_value(filters.role),
                                   organization_id=filter_value(filters.organization_id),
