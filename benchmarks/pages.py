@@ -317,7 +317,7 @@ def start_server(app_dir: Path, module: str, url: str, port: int, log: Path) -> 
     env["PYTHONPATH"] = str(app_dir)
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(app_dir),
-         "--log-level", "warning", module], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+         "--log-level", "warning", module], cwd=app_dir, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
