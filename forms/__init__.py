@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from flask_wtf import FlaskForm
 
@@ -22,3 +22,11 @@ def put_errors(form: FlaskForm, errors: list[Any]) -> list[str]:
         else:
             loose.append(error.message)
     return loose
+
+
+class LinkedError(NamedTuple):
+    """An error for the summary that links to a control the form does not own (e.g. a fit sentence)."""
+
+    field_id: str
+    label: str
+    message: str

@@ -64,7 +64,7 @@ def test_audit_page_newest_first_in_paris_time(client, admin, trail):
     listed = rows(response)
     assert len(listed) == 4
     assert "user.update" in listed[0] and "convention.create" in listed[-1]
-    assert "1 mars 2017 23:30:00" in listed[2]  # shown in Paris time, not UTC (22:30)
+    assert "1er mars 2017 à 23:30" in listed[2]  # shown in Paris time, not UTC (22:30); « 1er » (issue 10)
     assert '"state": "draft"' in listed[2] and '"state": "needs_collection"' in listed[2]
     assert "Ouverture de la collecte" in listed[2]
     assert '"roles": ["buyer", "committee_member"]' in listed[0]
@@ -259,13 +259,13 @@ def test_clock_in_the_past_moves_forward_from_the_simulated_date(client, demo):
     assert "31 mars 2017 à 23:5" in page and "en retard de" in page
 
     response = client.post("/admin/horloge/avancer", data={"days": 1}, follow_redirects=True)
-    assert "L'horloge indique maintenant le 1 avril 2017 à 23:5" in text(response)
+    assert "L'horloge indique maintenant le 1er avril 2017 à 23:5" in text(response)
     assert client.post("/admin/horloge/date", data={"target": "2017-05-01T00:00"}).status_code == 302
     db.session.expire_all()
     assert _moves()[-1].after["simulated_now"].startswith("2017-04-30T22:00")  # UTC
     refused = client.post("/admin/horloge/date", data={"target": "2017-04-15T00:00"})
     assert refused.status_code == 422
-    assert "Choisissez une date postérieure à la date simulée actuelle (1 mai 2017" in text(refused)
+    assert "Choisissez une date postérieure à la date simulée actuelle (1er mai 2017" in text(refused)
 
 
 @pytest.mark.parametrize(("url", "data", "message"), [

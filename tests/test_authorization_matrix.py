@@ -23,6 +23,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "public.home": EVERYONE,
     "public.accessibility": EVERYONE,
     "public.health": EVERYONE,
+    "public.favicon": EVERYONE,  # issue 10: browser walk
     "public.set_language": EVERYONE,
     "accounts.login": EVERYONE,
     "accounts.logout": LOGGED_IN,
@@ -134,6 +135,7 @@ GET_STATUS = {
     "accounts.reset_password": 400,
     "accounts.accept_invitation": 400,
     "accounts.confirm_email": 400,
+    "public.favicon": 301,  # issue 10: to the theme's icon
 }
 # Requests that end the session are checked on their own, not in the loop.
 SKIP = {("accounts.logout", "POST")}
