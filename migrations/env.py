@@ -3,8 +3,8 @@ import warnings
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import exc as sa_exc
 from flask import current_app
+from sqlalchemy import exc as sa_exc
 
 # SQLite's batch mode reflects `users` (tables that are rebuilt refer to it) and cannot reflect its
 # expression index lower(email); the migrations put that index back themselves (bc4a4d8fea1e). The warning

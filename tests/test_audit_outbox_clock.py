@@ -71,20 +71,21 @@ def test_audit_page_newest_first_in_paris_time(client, admin, trail):
 
 
 @pytest.mark.parametrize(("query", "expected"), [
-    ("action=cycle.advance", ["cycles #4", "cycles #3"]),
-    ("object_type=users", ["users #3"]),
-    ("object_id=3", ["users #3", "cycles #3"]),
-    ("object_type=cycles&object_id=3", ["cycles #3"]),
-    ("actor=ALICE", ["conventions #7"]),
-    ("since=2017-03-02", ["users #3", "cycles #4"]),
-    ("until=2017-03-01", ["cycles #3", "conventions #7"]),  # 23:30 in Paris on the 1st is still the 1st
-    ("since=2017-03-01&until=2017-03-01", ["cycles #3"]),
+    ("action=cycle.advance", ["Cycle n° 4", "Cycle n° 3"]),
+    ("object_type=users", ["Compte n° 3"]),
+    ("object_id=3", ["Compte n° 3", "Cycle n° 3"]),
+    ("object_type=cycles&object_id=3", ["Cycle n° 3"]),
+    ("actor=ALICE", ["Convention n° 7"]),
+    ("since=2017-03-02", ["Compte n° 3", "Cycle n° 4"]),
+    ("until=2017-03-01", ["Cycle n° 3", "Convention n° 7"]),  # 23:30 in Paris on the 1st is still the 1st
+    ("since=2017-03-01&until=2017-03-01", ["Cycle n° 3"]),
     ("since=2017-03-04", []),
 ])
 def test_audit_filters_filter(client, admin, trail, query, expected):
     response = client.get(f"/admin/journal?{query}")
     assert response.status_code == 200
-    objects = [re.search(r"(\w+ #\d+)", r).group(1) for r in rows(response)]
+    # Issue 10: the object is named in French (« Cycle n° 3 »), not by its table.
+    objects = [re.search(r"(\w+ n° \d+)", r).group(1) for r in rows(response)]
     assert objects == expected
 
 
