@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from flask_wtf import FlaskForm
 
@@ -51,3 +51,11 @@ def options(pairs: Any) -> list[Any]:
     from wtforms import SelectChoice
 
     return [p if isinstance(p, SelectChoice) else SelectChoice(*p) for p in pairs]
+
+
+class LinkedError(NamedTuple):
+    """An error for the summary that links to a control the form does not own (e.g. a fit sentence)."""
+
+    field_id: str
+    label: str
+    message: str

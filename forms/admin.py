@@ -21,6 +21,7 @@ from wtforms import (
 )
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import TextInput
 
 from forms import SingleLine, options
 from innovation_cycle.models import Tier
@@ -53,12 +54,37 @@ class _FrenchParseError:
             raise ValueError(str(self.bad_value_message)) from None
 
 
+# Dates are typed the French way in a text input: a browser's date widget speaks the browser's language
+# (« mm/dd/yyyy » in an English Chromium). ISO forms are still read, for scripts and older bookmarks.
+FRENCH_DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d"]
+FRENCH_DATETIME_FORMATS = ["%d/%m/%Y %H:%M", "%d/%m/%Y %Hh%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+
 class FrenchDateField(_FrenchParseError, DateField):
+    """JJ/MM/AAAA in a text input, with the expected format as the default hint."""
+
     bad_value_message = _BAD_DATE
+    widget = TextInput()
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("format", FRENCH_DATE_FORMATS)
+        kwargs.setdefault("description", _l("Format attendu : JJ/MM/AAAA, par exemple 15/09/2017."))
+        render_kw = {"inputmode": "numeric", "autocomplete": "off", **(kwargs.pop("render_kw", None) or {})}
+        super().__init__(*args, render_kw=render_kw, **kwargs)
 
 
 class FrenchDateTimeField(_FrenchParseError, DateTimeLocalField):
+    """JJ/MM/AAAA HH:MM (Paris time) in a text input."""
+
     bad_value_message = _BAD_DATETIME
+    widget = TextInput()
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["format"] = FRENCH_DATETIME_FORMATS
+        kwargs.setdefault("description", _l("Format attendu : JJ/MM/AAAA HH:MM, par exemple 03/04/2017 09:00."))
+        render_kw = {"autocomplete": "off", **(kwargs.pop("render_kw", None) or {})}
+        render_kw.pop("step", None)
+        super().__init__(*args, render_kw=render_kw, **kwargs)
 
 
 class FrenchIntegerField(_FrenchParseError, IntegerField):

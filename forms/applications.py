@@ -14,7 +14,7 @@ from wtforms import BooleanField, Field, HiddenField, MultipleFileField, SelectF
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Length, Optional
 
-from forms import SingleLine, options
+from forms import LinkedError, SingleLine, options
 from forms.admin import MultiCheckboxField
 from innovation_cycle.params import parse_id, parse_int
 from innovation_cycle.services.applications import (
@@ -163,14 +163,15 @@ class ApplicationForm(FlaskForm):
             impact=self.impact.data, targets=list(self.targets.data),
             sworn_statement=bool(self.sworn_statement.data), data_consent=bool(self.data_consent.data))
 
-    def place_errors(self, errors: list[Any]) -> list[str]:
-        """Put the service's refusals next to their fields (fits under their need); return the others."""
-        loose = []
+    def place_errors(self, errors: list[Any]) -> list[Any]:
+        """Put the service's refusals next to their fields (fits under their need); return the others, and a
+        (field id, label, message) entry per fit so that the error summary links each of them once."""
+        loose: list[Any] = []
         for error in errors:
             name = error.field or ""
             if name.startswith("fit-") and (need_id := parse_id(name[4:])) is not None:
                 self.targets.fit_errors.setdefault(need_id, []).append(error.message)
-                loose.append(error.message)
+                loose.append(LinkedError(name, str(_l("Besoins visés")), error.message))
             elif name and name in self:
                 self[name].errors = [*self[name].errors, error.message]
             else:

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import URL, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import TextInput
 
 from forms import SingleLine, options
 from forms.admin import FrenchDateField, FrenchIntegerField
@@ -36,10 +37,15 @@ def _website(value: Any) -> Any:
 
 
 class FrenchDecimalField(DecimalField):
-    """Reads numbers as the French write them: "1 250 000,50" (spaces, non-breaking spaces, a comma)."""
+    """Reads numbers as the French write them: "1 250 000,50" (spaces, non-breaking spaces, a comma).
+
+    A text input, never type="number": Chromium's number input drops the comma of "12,5" and sends 125."""
+
+    widget = TextInput()
 
     def __init__(self, *args: Any, places: int = 2, **kwargs: Any):
-        super().__init__(*args, places=places, **kwargs)
+        render_kw = {"inputmode": "decimal", "autocomplete": "off", **(kwargs.pop("render_kw", None) or {})}
+        super().__init__(*args, places=places, render_kw=render_kw, **kwargs)
         self.max_places = places
 
     def process_formdata(self, valuelist: list[str]) -> None:

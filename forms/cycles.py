@@ -7,15 +7,14 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from forms import SingleLine
+from forms.admin import FrenchDateTimeField
 from innovation_cycle.clock import PARIS
 from innovation_cycle.services.cycles import STATE_LABELS, Windows
 from workflows.cycle import STAGES, TRIGGERS
 
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 _REQUIRED = _l("Ce champ est obligatoire.")
 _BAD_DATE = _l("Date et heure invalides (format attendu : JJ/MM/AAAA HH:MM).")
 
@@ -85,11 +84,11 @@ def _aware(value: datetime) -> datetime:
 
 
 for _stage in STAGES:
-    setattr(CalendarFields, f"{_stage}_opens_at", DateTimeLocalField(
-        _l("Ouverture"), format=DATETIME_FORMAT,
+    setattr(CalendarFields, f"{_stage}_opens_at", FrenchDateTimeField(
+        _l("Ouverture"), description=_l("JJ/MM/AAAA HH:MM"),
         validators=[InputRequired(message=_REQUIRED)], render_kw={"step": 60}))
-    setattr(CalendarFields, f"{_stage}_closes_at", DateTimeLocalField(
-        _l("Clôture"), format=DATETIME_FORMAT,
+    setattr(CalendarFields, f"{_stage}_closes_at", FrenchDateTimeField(
+        _l("Clôture"), description=_l("JJ/MM/AAAA HH:MM"),
         validators=[InputRequired(message=_REQUIRED)], render_kw={"step": 60}))
 
 

@@ -34,7 +34,8 @@ class NeedFilterForm(_ListingFilters):
 
 class ApplicationFilterForm(_ListingFilters):
     # The need's number, not a list of every accepted need (a thousand options in each page at national scale).
-    need = StringField(_l("Besoin visé (n°)"), validators=[Optional(), Regexp(r"^\s*\d{1,9}\s*$", message=_l(
-        "Indiquez le numéro du besoin (en chiffres), tel qu'il figure dans le suivi des besoins."))])
+    need = StringField(_l("Besoin visé (n°)"), validators=[SingleLine(), Optional(), Regexp(
+        r"^\s*\d{1,9}\s*$",
+        message=_l("Indiquez le numéro du besoin (en chiffres), tel qu'il figure dans le suivi des besoins."))])
     size = SelectField(_l("Taille de l'entreprise"), choices=[], default="")
     trl = SelectField(_l("Maturité (TRL)"), choices=[], default="")

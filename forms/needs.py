@@ -53,7 +53,11 @@ def _text(name: str, hint: Any = None, required: bool = False, max_length: int =
 
 
 class EuroAmountField(StringField):
-    """An amount in euros as the French type it: « 150 000 », « 12 500,50 », « 80 000 € »."""
+    """An amount in euros as the French type it: « 150 000 », « 12 500,50 », « 80 000 € » (a text input)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        render_kw = {"inputmode": "decimal", **(kwargs.pop("render_kw", None) or {})}
+        super().__init__(*args, render_kw=render_kw, **kwargs)
 
     def process_formdata(self, valuelist: list[str]) -> None:
         self.raw = valuelist[0] if valuelist else ""

@@ -1,10 +1,11 @@
 """Dates as people read them: stored UTC, shown in Europe/Paris, worded in the request's language.
 
-One place for the patterns, so French shows « 1 février 2017 à 10:00 » and English « 1 February 2017 at 10:00 »."""
+One place for the patterns, so French shows « 2 février 2017 à 10:00 » and English « 2 February 2017 at 10:00 »;
+the first day of a month is « 1er » in French (« 1er mars 2017 »), hence its own patterns."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import format_date, format_datetime, gettext
 
@@ -15,11 +16,20 @@ def when(value: datetime | None, *, weekday: bool = False, empty: str = "") -> s
     """A moment, to the minute (a deadline, an event)."""
     if value is None:
         return empty
-    # Translators: a Babel (CLDR) date pattern; keep the letters, translate the quoted word.
-    pattern = gettext("EEEE d MMMM y 'à' HH:mm") if weekday else gettext("d MMMM y 'à' HH:mm")
+    if to_paris(value).day == 1:
+        # Translators: the first day of a month (French « 1er »); keep the letters, translate the quoted words.
+        pattern = gettext("EEEE d'er' MMMM y 'à' HH:mm") if weekday else gettext("d'er' MMMM y 'à' HH:mm")
+    else:
+        # Translators: a Babel (CLDR) date pattern; keep the letters, translate the quoted word.
+        pattern = gettext("EEEE d MMMM y 'à' HH:mm") if weekday else gettext("d MMMM y 'à' HH:mm")
     return format_datetime(value, pattern)
 
 
-def day(value: datetime | None, *, empty: str = "") -> str:
-    """A calendar day in Paris (a window's first or last day)."""
-    return format_date(to_paris(value).date(), "d MMMM y") if value else empty
+def day(value: datetime | date | None, *, empty: str = "") -> str:
+    """A calendar day: a moment's day in Paris (a window's first or last day), or a date as stored."""
+    if value is None:
+        return empty
+    paris_day = to_paris(value).date() if isinstance(value, datetime) else value
+    # Translators: a calendar day; the first of a month is « 1er » in French (keep the letters).
+    pattern = gettext("d'er' MMMM y") if paris_day.day == 1 else "d MMMM y"
+    return format_date(paris_day, pattern)

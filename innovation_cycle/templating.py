@@ -7,6 +7,8 @@ from datetime import datetime
 from flask import Flask, current_app
 from flask_babel import format_datetime
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from jinja2 import pass_context
 
 from innovation_cycle import authz, clock, formatting
 from innovation_cycle.diagram import cycle_svg, transition_rows
@@ -40,6 +42,18 @@ def paris_date(value: datetime | None) -> str:
     return formatting.day(value)
 
 
+@pass_context
+def page_has_errors(context) -> bool:
+    """RGAA 11.10: a refused form says so in the page title. True when a form of the page holds errors, or the
+    view passed refusals (`loose_errors`, the login page's `refusal`)."""
+    for name, value in context.items():
+        if isinstance(value, FlaskForm) and any(f.errors for f in value):
+            return True
+        if name in ("loose_errors", "refusal") and value:
+            return True
+    return False
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["paris"] = paris
     app.jinja_env.filters["paris_date"] = paris_date
@@ -53,6 +67,7 @@ def init_app(app: Flask) -> None:
         role_label=role_label,
         cycle_svg=cycle_svg,
         transition_rows=transition_rows,
+        page_has_errors=page_has_errors,
     )
 
     @app.context_processor

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a checkout: .venv with the project installed, DSFR assets, compiled translations.
 #   scripts/setup.sh          the application (what the demo needs)
-#   scripts/setup.sh dev      + test tools (pytest, ruff, aiosmtpd); no DSFR assets, tests do not need them
+#   scripts/setup.sh dev      + test tools (pytest, ruff, aiosmtpd, playwright) and, with npm, axe-core and the
+#                             DSFR assets for the browser walk
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,15 @@ fi
 
 if [ "${1:-}" = "dev" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+  # The browser walk (tests/browser) needs axe-core (an npm dev dependency) and the DSFR assets.
+  if command -v npm >/dev/null 2>&1; then
+    if [ ! -f node_modules/axe-core/axe.min.js ]; then
+      DSFR_ACCEPT_LICENSE=1 npm ci --no-audit --no-fund --loglevel=error
+    fi
+    .venv/bin/python scripts/install_dsfr.py
+  else
+    echo "npm not found: the browser walk (tests/browser) will be skipped." >&2
+  fi
 else
   .venv/bin/pip install --quiet --disable-pip-version-check -e .
   if command -v npm >/dev/null 2>&1; then

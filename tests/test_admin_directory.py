@@ -94,7 +94,7 @@ def test_convention_create_list_edit_delete(client, admin, make):
     ({"ends_on": "2016-12-31"}, "La date de fin doit être postérieure à la date de début."),
     ({"ends_on": "2017-01-01"}, "La date de fin doit être postérieure à la date de début."),
     ({"signed_on": "2018-01-02"}, "plus d'un an après le début"),
-    ({"starts_on": "31/12/2017"}, "Date invalide"),
+    ({"starts_on": "32/12/2017"}, "Date invalide"),  # issue 10: 31/12/2017 is read the French way
     ({"name": ""}, "Ce champ est obligatoire."),
 ])
 def test_convention_rules_refused_in_french(client, admin, overrides, field_message):

@@ -63,7 +63,7 @@ def test_the_form_is_prefilled_with_the_legal_notice(client, login, admin, cycle
     assert "article R2111-1 du Code de la commande publique" in page
     assert "ne vaut pas attribution d'un marché et n'oblige aucun acheteur à acheter" in page
     assert "article L2172-3" in page and "TPE-PME" in page
-    assert "1 avril 2017" in page and "30 avril 2017" in page  # the calendar, from the cycle's windows
+    assert "1er avril 2017" in page and "30 avril 2017" in page  # the calendar, from the cycle's windows
 
 
 def test_writing_the_ami_validates_each_field_and_audits(client, login, admin, cycle):
@@ -225,7 +225,7 @@ def test_search_and_filters(client, published):
 def test_before_the_ami_the_page_says_when_it_opens_and_shows_no_need(client, login, make, cycle, clock):
     add_need(cycle, make.organization("Ville de Lille"), "Besoin déjà accepté")
     page = text_of(client.get("/ami"))
-    assert "L'AMI 2017 n'est pas encore ouvert" in page and "1 avril 2017" in page
+    assert "L'AMI 2017 n'est pas encore ouvert" in page and "1er avril 2017" in page
     assert "Besoin déjà accepté" not in page
     write_ami(cycle)
     assert "Besoin déjà accepté" not in text_of(client.get(f"/ami/{cycle.id}"))
@@ -238,7 +238,7 @@ def test_after_the_close_the_page_says_so_with_its_dates(client, published, cloc
     clock.set(AMI_CLOSED)
     page = text_of(client.get("/ami"))
     assert "L'AMI est clos" in page
-    assert "Il était ouvert du 1 avril 2017 au 30 avril 2017 à 23:59" in page
+    assert "Il était ouvert du 1er avril 2017 au 30 avril 2017 à 23:59" in page
     assert "Comptage des vélos" not in page and "Répondre à l'AMI" not in page
     cycle = published["accepted"].cycle
     cycle.state = "selection"

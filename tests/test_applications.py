@@ -266,7 +266,7 @@ def test_before_the_ami_the_page_says_when_it_opens(client, login, make, clock):
     company = _company(make, "Tôt", "40483304800022", "tot@example.fr")
     login(company.rep)
     page = client.get("/reponses/nouvelle").get_data(as_text=True)
-    assert "n&#39;est pas encore ouvert" in page and "1 avril 2017" in page
+    assert "n&#39;est pas encore ouvert" in page and "1er avril 2017" in page
 
 
 # --- targeted needs ---------------------------------------------------------------------------------------
@@ -456,7 +456,7 @@ def test_a_pdf_attachment_is_kept_and_another_file_is_refused(client, login, ami
 def test_the_dashboard_reminds_representatives_of_their_drafts(client, login, ami, make):
     _draft(client, login, ami)
     page = client.get("/tableau-de-bord/").get_data(as_text=True)
-    assert "1 réponse(s) en brouillon à soumettre avant la clôture de l&#39;AMI" in page
+    assert "1 réponse en brouillon à soumettre avant la clôture de l&#39;AMI" in page
     assert "30 avril 2017 à 23:59" in page
     client.post("/compte/deconnexion")
     login(ami.second.rep)
@@ -474,7 +474,7 @@ def test_the_dashboard_shows_admins_the_answers_to_screen(client, login, ami, ma
     client.post("/reponses/nouvelle", data=full(ami.energy))
     client.post("/compte/deconnexion")
     login(make.user(Role.ADMIN))
-    assert "1 réponse(s) à l&#39;AMI à examiner" in client.get("/tableau-de-bord/").get_data(as_text=True)
+    assert "1 réponse à l&#39;AMI à examiner" in client.get("/tableau-de-bord/").get_data(as_text=True)
 
 
 def test_the_submission_mail_waits_for_the_commit(app, client, login, ami):

@@ -64,27 +64,28 @@ def test_audit_page_newest_first_in_paris_time(client, admin, trail):
     listed = rows(response)
     assert len(listed) == 4
     assert "user.update" in listed[0] and "convention.create" in listed[-1]
-    assert "1 mars 2017 23:30:00" in listed[2]  # shown in Paris time, not UTC (22:30)
+    assert "1er mars 2017 à 23:30" in listed[2]  # shown in Paris time, not UTC (22:30); « 1er » (issue 10)
     assert '"state": "draft"' in listed[2] and '"state": "needs_collection"' in listed[2]
     assert "Ouverture de la collecte" in listed[2]
     assert '"roles": ["buyer", "committee_member"]' in listed[0]
 
 
 @pytest.mark.parametrize(("query", "expected"), [
-    ("action=cycle.advance", ["cycles #4", "cycles #3"]),
-    ("object_type=users", ["users #3"]),
-    ("object_id=3", ["users #3", "cycles #3"]),
-    ("object_type=cycles&object_id=3", ["cycles #3"]),
-    ("actor=ALICE", ["conventions #7"]),
-    ("since=2017-03-02", ["users #3", "cycles #4"]),
-    ("until=2017-03-01", ["cycles #3", "conventions #7"]),  # 23:30 in Paris on the 1st is still the 1st
-    ("since=2017-03-01&until=2017-03-01", ["cycles #3"]),
+    ("action=cycle.advance", ["Cycle n° 4", "Cycle n° 3"]),
+    ("object_type=users", ["Compte n° 3"]),
+    ("object_id=3", ["Compte n° 3", "Cycle n° 3"]),
+    ("object_type=cycles&object_id=3", ["Cycle n° 3"]),
+    ("actor=ALICE", ["Convention n° 7"]),
+    ("since=2017-03-02", ["Compte n° 3", "Cycle n° 4"]),
+    ("until=2017-03-01", ["Cycle n° 3", "Convention n° 7"]),  # 23:30 in Paris on the 1st is still the 1st
+    ("since=2017-03-01&until=2017-03-01", ["Cycle n° 3"]),
     ("since=2017-03-04", []),
 ])
 def test_audit_filters_filter(client, admin, trail, query, expected):
     response = client.get(f"/admin/journal?{query}")
     assert response.status_code == 200
-    objects = [re.search(r"(\w+ #\d+)", r).group(1) for r in rows(response)]
+    # Issue 10: the object is named in French (« Cycle n° 3 »), not by its table.
+    objects = [re.search(r"(\w+ n° \d+)", r).group(1) for r in rows(response)]
     assert objects == expected
 
 
@@ -259,13 +260,13 @@ def test_clock_in_the_past_moves_forward_from_the_simulated_date(client, demo):
     assert "31 mars 2017 à 23:5" in page and "en retard de" in page
 
     response = client.post("/admin/horloge/avancer", data={"days": 1}, follow_redirects=True)
-    assert "L'horloge indique maintenant le 1 avril 2017 à 23:5" in text(response)
+    assert "L'horloge indique maintenant le 1er avril 2017 à 23:5" in text(response)
     assert client.post("/admin/horloge/date", data={"target": "2017-05-01T00:00"}).status_code == 302
     db.session.expire_all()
     assert _moves()[-1].after["simulated_now"].startswith("2017-04-30T22:00")  # UTC
     refused = client.post("/admin/horloge/date", data={"target": "2017-04-15T00:00"})
     assert refused.status_code == 422
-    assert "Choisissez une date postérieure à la date simulée actuelle (1 mai 2017" in text(refused)
+    assert "Choisissez une date postérieure à la date simulée actuelle (1er mai 2017" in text(refused)
 
 
 @pytest.mark.parametrize(("url", "data", "message"), [

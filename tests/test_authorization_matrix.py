@@ -25,6 +25,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "public.accessibility": EVERYONE,
     "public.health": EVERYONE,
     "public.ready": EVERYONE,  # Issue 9: readiness
+    "public.favicon": EVERYONE,  # issue 10: browser walk
     "public.set_language": EVERYONE,
     "accounts.login": EVERYONE,
     "accounts.logout": LOGGED_IN,
@@ -197,6 +198,7 @@ GET_STATUS = {
     "accounts.confirm_email": 400,
     # Issue 8: the commitment's follow-up has not begun (the cycle is before its census).
     "commitments.edit": 302,
+    "public.favicon": 301,  # issue 10: to the theme's icon
 }
 # Requests that end the session are checked on their own, not in the loop.
 SKIP = {("accounts.logout", "POST")}

@@ -240,7 +240,7 @@ def test_an_unknown_trigger_or_cycle_is_handled(admin_client, make):
 def test_creating_a_cycle_through_the_form(admin_client, make):
     conv = make.convention(2017)
     page = admin_client.get(f"/admin/cycles/nouveau?convention_id={conv.id}&year=2018").get_data(as_text=True)
-    assert 'value="2018-02-01T00:00"' in page and 'value="2018-10-31T23:59"' in page
+    assert 'value="01/02/2018 00:00"' in page and 'value="31/10/2018 23:59"' in page  # issue 10: French dates
     data = {"convention_id": conv.id, "year": 2018}
     for stage, (opens, closes) in cycles.proposed_calendar(2018).items():
         data[f"{stage}_opens_at"] = opens.astimezone(cycles.clock.PARIS).strftime("%Y-%m-%dT%H:%M")

@@ -216,7 +216,7 @@ def test_before_the_window_opens_the_form_says_when_it_will(client, login, world
     response = client.get("/besoins/nouveau")
     assert response.status_code == 200
     page = text_of(response)
-    assert ("La collecte des besoins du cycle 2017 n'est pas encore ouverte : elle ouvrira le 1 février 2017 à "
+    assert ("La collecte des besoins du cycle 2017 n'est pas encore ouverte : elle ouvrira le 1er février 2017 à "
             "00:00 et fermera le 31 mars 2017 à 23:59") in page
     assert 'name="title"' not in page
     response = client.post("/besoins/nouveau", data=complete_form(world), follow_redirects=True)
@@ -229,7 +229,7 @@ def test_after_the_window_closes_the_form_says_until_when_it_was_open(client, lo
     clock.set(paris_datetime(2017, 4, 1, 0, 5))
     login(world["buyer"])
     page = text_of(client.get("/besoins/nouveau"))
-    expected = ("La collecte des besoins du cycle 2017 est close : elle était ouverte du 1 février 2017 à 00:00 au "
+    expected = ("La collecte des besoins du cycle 2017 est close : elle était ouverte du 1er février 2017 à 00:00 au "
                 "31 mars 2017 à 23:59 (heure de Paris). Un besoin ne peut plus être créé ni soumis.")
     assert expected in page
     assert 'name="title"' not in page
@@ -250,7 +250,7 @@ def test_once_the_cycle_has_moved_on_the_form_says_so(client, login, world, cloc
     login(world["buyer"])
     page = text_of(client.get("/besoins/nouveau"))
     assert ("La collecte des besoins du cycle 2017 est terminée (le cycle est à l'étape « Sourcing par l'AMI ») : "
-            "elle était ouverte du 1 février 2017 à 00:00 au 31 mars 2017 à 23:59") in page
+            "elle était ouverte du 1er février 2017 à 00:00 au 31 mars 2017 à 23:59") in page
 
 
 def complete_fields(world) -> dict:

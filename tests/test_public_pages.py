@@ -12,11 +12,11 @@ from innovation_cycle.clock import paris_datetime
 from innovation_cycle.models import Role
 
 STAGE_DATES = [
-    ("Collecte des besoins", "1 février 2017", "31 mars 2017"),
-    ("Sourcing par l'AMI", "1 avril 2017", "30 avril 2017"),
-    ("Listing et sélection", "1 mai 2017", "31 juillet 2017"),
-    ("Recensement des engagements d'achat", "1 août 2017", "30 septembre 2017"),
-    ("Communication des résultats", "1 octobre 2017", "31 octobre 2017"),
+    ("Collecte des besoins", "1er février 2017", "31 mars 2017"),
+    ("Sourcing par l'AMI", "1er avril 2017", "30 avril 2017"),
+    ("Listing et sélection", "1er mai 2017", "31 juillet 2017"),
+    ("Recensement des engagements d'achat", "1er août 2017", "30 septembre 2017"),
+    ("Communication des résultats", "1er octobre 2017", "31 octobre 2017"),
 ]
 
 
@@ -64,7 +64,7 @@ def test_home_before_the_cycle_opens(client, make):
     make.cycle(year=2017, state="draft")
     text = page(client, "/")
     assert "Le cycle n'est pas encore ouvert" in text
-    assert "à partir du 1 février 2017" in text
+    assert "à partir du 1er février 2017" in text
     assert current_row(text) == ""
     assert all("À venir" in row for row in stage_rows(text))
 
@@ -140,7 +140,7 @@ def test_dashboard_lists_tasks_with_deadline_link_and_urgency(client, make, logi
     login(admin)
     text = page(client, "/tableau-de-bord/")
     assert "Cycle 2017 : vérifier le calendrier et ouvrir la collecte des besoins" in text
-    assert "1 février 2017 à 00:00" in text
+    assert "1er février 2017 à 00:00" in text
     assert f'href="/admin/cycles/{cycle.id}"' in text or f"/admin/cycles/{cycle.id}" in text
     assert "Urgent" not in text
     assert "Le cycle n'est pas encore ouvert" in text

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import url_for
-from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from innovation_cycle import clock
+from innovation_cycle import clock, formatting
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     AmiCall,
@@ -77,7 +77,7 @@ def phase(cycle: Cycle | None, now: datetime | None = None) -> str:
 
 
 def _date(value: datetime | None) -> str:
-    return format_date(clock.to_paris(value).date(), "d MMMM y") if value else "…"
+    return formatting.day(value) if value else "…"
 
 
 def default_texts(cycle: Cycle) -> dict[str, str]:

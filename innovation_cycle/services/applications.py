@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -336,6 +336,10 @@ def missing_for_submission(application: Application) -> list[Refusal]:
     return missing
 
 
+# The refusals that say what the form lacks; the form's error summary lists them next to their fields.
+MISSING_CODES = frozenset({"missing", "missing_fit", "need_unavailable"})
+
+
 def field_errors(refusals: Iterable[Refusal]) -> list[FieldError]:
     """Refusals placed next to the form's fields (the fit sentences go under "targets")."""
     errors = []
@@ -490,7 +494,29 @@ def screen(application_id: int, admin: User, eligible: bool, reason: str, expect
     except MoveRefused as exc:
         raise Refused(exc.refusals) from None
     application.eligibility_reason = reason.strip()
+    _mail_screening(application, eligible)
     return application
+
+
+def _mail_screening(application: Application, eligible: bool) -> None:
+    """The company hears of the decision on its answer, with the reason (issue 10: the README promises a mail
+    when a person's record changes). A decision taken again is a mail of its own (the row's version)."""
+    db.session.flush()
+    name = application.solution_name
+    if eligible:
+        subject = _("Votre réponse « %(name)s » à l'AMI est éligible", name=name)
+        message = _("Votre réponse « %(name)s » à l'AMI %(year)s a été examinée : elle est éligible et sera "
+                    "présentée au comité de pilotage. Motif : %(reason)s", name=name, year=application.cycle.year,
+                    reason=application.eligibility_reason)
+    else:
+        subject = _("Votre réponse « %(name)s » à l'AMI n'est pas éligible", name=name)
+        message = _("Votre réponse « %(name)s » à l'AMI %(year)s a été examinée : elle n'est pas éligible. "
+                    "Motif : %(reason)s", name=name, year=application.cycle.year,
+                    reason=application.eligibility_reason)
+    notifications.notify_event(
+        "application_screened", application, representatives(application.company), subject=subject,
+        occurrence=application.version, message=message,
+        link=url_for("applications.detail", application_id=application.id, _external=True))
 
 
 def _send_submission_mail(application: Application, user: User) -> None:
@@ -541,8 +567,13 @@ def _company_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any]:
         return []
     company = company_of(user)
     if company is None:
+        # The deadline that matters is the close of the AMI to come or in progress, when there is one.
+        ami = ami_cycle()
+        _opens, closes = ami_window(ami) if ami is not None else (None, None)
+        if closes is not None and closes <= now:
+            closes = None
         return [Task(_("Enregistrer votre entreprise (SIRET, effectif, chiffre d'affaires) pour répondre à l'AMI"),
-                     url=url_for("companies.mine"))]
+                     closes, url=url_for("companies.mine"))]
     tasks = []
     rows = db.session.execute(
         select(Cycle, func.count(Application.id)).join(Application, Application.cycle_id == Cycle.id)
@@ -553,7 +584,8 @@ def _company_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any]:
         if closes_at is not None and closes_at <= now:
             continue
         tasks.append(Task(
-            _("%(num)s réponse(s) en brouillon à soumettre avant la clôture de l'AMI", num=count),
+            ngettext("%(num)d réponse en brouillon à soumettre avant la clôture de l'AMI",
+                     "%(num)d réponses en brouillon à soumettre avant la clôture de l'AMI", count),
             closes_at, url_for("applications.index"),
             detail=_("Un brouillon non soumis à la date limite n'est pas examiné.")))
     return tasks
@@ -567,8 +599,10 @@ def _screening_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any
         Application.cycle_id == cycle.id, Application.status == "submitted"))
     if not count:
         return []
-    return [Task(_("%(num)s réponse(s) à l'AMI à examiner (éligibilité)", num=count),
-                 url=url_for("applications.screening"))]
+    window = cycle.window(cycle.state)
+    return [Task(ngettext("%(num)d réponse à l'AMI à examiner (éligibilité)",
+                          "%(num)d réponses à l'AMI à examiner (éligibilité)", count),
+                 window.closes_at if window else None, url=url_for("applications.screening"))]
 
 
 for _source in (_company_tasks, _screening_tasks):

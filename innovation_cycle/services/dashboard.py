@@ -38,11 +38,35 @@ def _deadline(cycle: Cycle, stage: str) -> datetime | None:
     return window.closes_at if window else None
 
 
+def _stage_url(role: Role, stage: str) -> str:
+    """Where a role's stage task is done. The stages whose pages are still to come (selection, commitments)
+    lead to the public page of the current cycle, which states the stage and its calendar."""
+    endpoints = {
+        (Role.BUYER, "needs_collection"): ("needs.index", {}),
+        (Role.PFRA_AGENT, "needs_collection"): ("needs.index", {"status": "submitted"}),
+        (Role.COMPANY, "ami_sourcing"): ("applications.index", {}),
+    }
+    endpoint, args = endpoints.get((role, stage), ("public.home", {}))
+    return url_for(endpoint, **args)
+
+
+def _answered(user: User, cycle: Cycle) -> bool:
+    """The company of this representative has an answer submitted in the cycle (its AMI task is done)."""
+    from innovation_cycle.models import Application, Company
+
+    return db.session.scalar(
+        select(Application.id).join(Company, Company.id == Application.company_id)
+        .where(Application.cycle_id == cycle.id, Company.organization_id == user.organization_id,
+               Application.status != "draft", Application.status != "withdrawn").limit(1)) is not None
+
+
 def _stage_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Task]:
     if cycle is None or cycle.state not in STAGES:
         return []
     stage = cycle.state
     deadline = _deadline(cycle, stage)
+    if deadline is not None and deadline <= now:
+        return []  # the window is over: nothing left to do in it, whatever the admin has not moved yet
     tasks: list[Task] = []
     by_role: dict[Role, dict[str, str]] = {
         Role.BUYER: {"needs_collection": _("Déposer les besoins d'innovation de votre organisation"),
@@ -55,12 +79,15 @@ def _stage_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Task]:
     }
     for role, stages in by_role.items():
         if user.has_role(role) and stage in stages:
-            tasks.append(Task(stages[stage], deadline))
+            if role == Role.COMPANY and user.organization_id is not None and _answered(user, cycle):
+                continue
+            tasks.append(Task(stages[stage], deadline, _stage_url(role, stage)))
     if user.has_role(Role.COMMITTEE_MEMBER) and stage == "selection":
         on_committee = db.session.scalar(select(CommitteeMember.id).where(
             CommitteeMember.cycle_id == cycle.id, CommitteeMember.user_id == user.id))
         if on_committee:
-            tasks.append(Task(_("Évaluer les solutions candidates et participer à la sélection"), deadline))
+            tasks.append(Task(_("Évaluer les solutions candidates et participer à la sélection"), deadline,
+                              _stage_url(Role.COMMITTEE_MEMBER, stage)))
     return tasks
 
 

@@ -509,8 +509,30 @@ def _expect(need: Need, expected_state: str, trigger: str) -> None:
 def submit(need_id: int, user: User, *, expected_state: str = "draft") -> Need:
     need = _lock(need_id)
     _expect(need, expected_state, flow.SUBMIT)
-    _fire(need, flow.SUBMIT, user)
+    event = _fire(need, flow.SUBMIT, user)
+    _mail_qualifiers(need, event)
     return need
+
+
+def qualifier_recipients() -> list[User]:
+    """The active PFRA agents: they qualify the needs the buyers submit."""
+    from innovation_cycle.models import UserRole
+
+    return list(db.session.scalars(select(User).join(UserRole, UserRole.user_id == User.id).where(
+        UserRole.role == Role.PFRA_AGENT, User.active.is_(True)).order_by(User.id)))
+
+
+def _mail_qualifiers(need: Need, event: AuditEvent) -> None:
+    """The PFRA hears of a need submitted for qualification (issue 10); a need submitted again after being
+    returned is a mail of its own (the audit row names the occurrence)."""
+    db.session.flush()
+    notifications.notify_event(
+        "need_submitted", need, qualifier_recipients(),
+        subject=_("Besoin à qualifier : « %(title)s »", title=_short(need.title)), occurrence=event.id,
+        message=_("%(organization)s a soumis le besoin « %(title)s » au cycle %(year)s. Il attend votre "
+                  "qualification : l'accepter, le renvoyer à l'acheteur, le rejeter ou le fusionner avec un autre.",
+                  organization=need.organization.name, title=need.title, year=need.cycle.year),
+        link=url_for("needs.show", need_id=need.id, _external=True))
 
 
 def qualify(need_id: int, trigger: str, user: User, *, expected_state: str = "submitted", comment: str = "",

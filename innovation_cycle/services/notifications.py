@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 
 import holidays
 from flask import current_app, has_request_context
-from flask_babel import force_locale, format_datetime, format_timedelta
+from flask_babel import force_locale, format_timedelta
 from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select, update
 
-from innovation_cycle import clock, signals
+from innovation_cycle import clock, formatting, signals
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     CommitteeMember,
@@ -162,7 +162,7 @@ def reminder_key(cycle_id: int, stage: str, deadline: datetime, offset: int, use
 
 def _reminder_subject(stage: str, deadline: datetime) -> str:
     return _("Rappel : « %(stage)s » se termine le %(date)s", stage=stage_label(stage),
-             date=format_datetime(deadline, "EEEE d MMMM y 'à' HH:mm"))
+             date=formatting.when(deadline, weekday=True))
 
 
 def _sync_round(cycle: Cycle, stage: str, deadline: datetime, offset: int, due: datetime, users: list[User],
@@ -399,7 +399,7 @@ def build_digests(now: datetime) -> int:
             continue
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
             subject = _("Votre récapitulatif du %(date)s (%(count)s annonces)",
-                        date=format_datetime(now, "d MMMM y"), count=len(items))
+                        date=formatting.day(now), count=len(items))
             text, html = mail.render("digest", user=user, items=items,
                                      preferences_url=external_url("notifications.preferences"))
         ids = delivery.insert_ignore([{
@@ -647,7 +647,7 @@ class Renderer:
             left = deadline - clock.now()
             self._rounds[key] = {
                 "year": cycle.year, "stage": stage_label(stage), "deadline": deadline,
-                "deadline_text": format_datetime(deadline, "EEEE d MMMM y 'à' HH:mm"),
+                "deadline_text": formatting.when(deadline, weekday=True),
                 "time_left": (format_timedelta(left, granularity="hour", threshold=0.95)
                               if left.total_seconds() > 0 else None),
                 "work": str(REMINDER_TEXTS.get(stage, "")), "link": link,

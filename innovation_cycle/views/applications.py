@@ -106,10 +106,13 @@ def _after_save(application: Application, wants_submit: bool, created: bool):
             _app, moved = service.submit(application.id, _me())
         except service.Refused as exc:
             transaction.commit()  # the text is saved; the submission waits for what is missing
-            flash(_("Votre réponse est enregistrée en brouillon, mais elle ne peut pas encore être soumise :"),
-                  "warning")
-            for message in exc.messages:
-                flash(message, "error")
+            flash(_("Votre réponse est enregistrée en brouillon, mais elle ne peut pas encore être soumise : "
+                    "complétez ce qui est signalé ci-dessous."), "warning")
+            # What is missing is listed once, by the form's error summary (?verifier=1); only the other
+            # refusals (the deadline, a state) are said here.
+            for refusal in exc.refusals:
+                if refusal.code not in service.MISSING_CODES:
+                    flash(service.refusal_message(refusal), "error")
             return redirect(url_for("applications.edit", application_id=application.id, verifier=1))
         transaction.commit()
         flash(_("Votre réponse « %(name)s » est soumise. Un courriel récapitulatif vous a été envoyé.",

@@ -37,10 +37,14 @@ def _load(company_id: int, action: str) -> Company:
 
 
 def _company_page(company: Company):
+    answers = [a for a in application_service.for_company(company) if can(current_user, "application.view", a)]
+    ami = application_service.ami_cycle()
+    ami_open = application_service.ami_is_open(ami)
     return render_template(
         "companies/detail.html", company=company, representatives=companies.representatives(company),
         requests=companies.pending_requests(company) if current_user.is_authenticated else [],
-        answers=[a for a in application_service.for_company(company) if can(current_user, "application.view", a)],
+        answers=answers, ami_open=ami_open,
+        answered=ami_open and any(a.cycle_id == ami.id and a.status != "withdrawn" for a in answers),
         size_label=companies.size_label,
         state_label=application_service.state_label, badges=application_service.STATE_BADGES,
         decision_form=DecisionForm(formdata=None), number=format_decimal)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 
 from innovation_cycle.authz import requires
@@ -9,6 +11,7 @@ from innovation_cycle.services import cycles
 from innovation_cycle.urls import safe_next
 
 bp = Blueprint("public", __name__)
+DSFR_ICO = "dsfr/favicon/favicon.ico"
 
 
 @bp.get("/")
@@ -31,6 +34,16 @@ def set_language():
     if lang in current_app.config["LANGUAGES"]:
         session["lang"] = lang
     return redirect(safe_next(request.form.get("next")) or url_for("public.home"))
+
+
+@bp.get("/favicon.ico")
+@requires("public.view")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says: answer with the theme's icon
+    rather than a 404 in every console."""
+    if current_app.config["STATE_BRANDING"] and (Path(current_app.static_folder) / DSFR_ICO).is_file():
+        return redirect(url_for("static", filename=DSFR_ICO), 301)
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.get("/sante")

@@ -13,7 +13,7 @@ from forms.admin import AuditFilterForm, filter_value
 from innovation_cycle.authz import requires
 from innovation_cycle.extensions import db
 from innovation_cycle.params import page_number
-from innovation_cycle.services import directory
+from innovation_cycle.services import audit_text, directory
 from innovation_cycle.views.admin import bp
 
 # Where an audited object can be opened, by its table name.
@@ -55,4 +55,5 @@ def audit():
     page = db.paginate(query, page=page_number(),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("admin/audit/list.html", filters=filters, page=page, compact_json=compact_json,
-                           object_url=object_url), (200 if valid else 422)
+                           object_url=object_url, audit_sentence=audit_text.sentence,
+                           audit_object=audit_text.object_label), (200 if valid else 422)
