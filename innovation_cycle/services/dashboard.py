@@ -39,12 +39,16 @@ def _deadline(cycle: Cycle, stage: str) -> datetime | None:
 
 
 def _stage_url(role: Role, stage: str) -> str:
-    """Where a role's stage task is done. The stages whose pages are still to come (selection, commitments)
-    lead to the public page of the current cycle, which states the stage and its calendar."""
+    """Where a role's stage task is done (the public page of the current cycle for a stage with no page of its
+    own for that role: it states the stage and its calendar)."""
     endpoints = {
         (Role.BUYER, "needs_collection"): ("needs.index", {}),
         (Role.PFRA_AGENT, "needs_collection"): ("needs.index", {"status": "submitted"}),
         (Role.COMPANY, "ami_sourcing"): ("applications.index", {}),
+        (Role.COMMITTEE_MEMBER, "selection"): ("reviews.index", {}),
+        (Role.BUYER, "commitment_census"): ("commitments.index", {}),
+        (Role.PFRA_AGENT, "commitment_census"): ("commitments.index", {}),
+        (Role.UGAP_AGENT, "commitment_census"): ("commitments.index", {}),
     }
     endpoint, args = endpoints.get((role, stage), ("public.home", {}))
     return url_for(endpoint, **args)
