@@ -21,7 +21,7 @@ from forms import SingleLine
 from innovation_cycle import clock as app_clock
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Notification, User
-from innovation_cycle.models.notifications import FAILED, PENDING, QUEUED
+from innovation_cycle.models.notifications import FAILED, PENDING, QUEUED, SENT
 from innovation_cycle.services import delivery
 
 
@@ -73,13 +73,17 @@ def _reloaded(row: Notification) -> Notification:
     return db.session.get(Notification, row.id)
 
 
-def test_a_subject_with_a_line_break_fails_at_once_with_its_reason(app, smtp):
-    row = _row(subject="Jean\nDupont demande à rejoindre votre entreprise")
+def test_a_subject_with_a_line_break_leaves_on_one_line_and_injects_nothing(app, smtp):
+    """A line break that reached a subject anyway (a record written before the forms refused them) cannot
+    smuggle a header in: the mail builder (services/mail.wire_bytes) writes the subject on one line, and the
+    mail leaves instead of waiting forever."""
+    row = _row(subject="Jean\nBcc: victime@example.fr\r\nDupont demande à rejoindre votre entreprise")
     outcome = delivery.deliver([row.id])
     row = _reloaded(row)
-    assert outcome.failed == [row.id] and row.status == FAILED and row.attempts == 1
-    assert "BadHeaderError" in row.last_error and "line break" in row.last_error
-    assert smtp.messages == []
+    assert outcome.failed == [] and row.status == SENT and row.attempts == 1
+    [message] = smtp.messages
+    assert message["Bcc"] is None
+    assert str(message["Subject"]) == "Jean Bcc: victime@example.fr Dupont demande à rejoindre votre entreprise"
 
 
 def test_a_permanent_smtp_refusal_fails_at_once(app, smtp):

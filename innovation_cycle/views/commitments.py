@@ -15,6 +15,7 @@ from innovation_cycle import clock, transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Application, Commitment, Cycle, Need, Role
+from innovation_cycle.params import parse_id
 from innovation_cycle.services import commitments as service
 from innovation_cycle.services import cycles as cycle_service
 from innovation_cycle.services.procedures import LABELS as PROCEDURE_LABELS
@@ -49,7 +50,7 @@ def _load(commitment_id: int, action: str = "commitment.view") -> Commitment:
 
 
 def _cycle() -> Cycle | None:
-    cycle_id = request.args.get("cycle_id", type=int)
+    cycle_id = parse_id(request.args.get("cycle_id"))
     if cycle_id:
         cycle = db.session.get(Cycle, cycle_id)
         if cycle is None:
@@ -91,7 +92,7 @@ def _fill_choices(form: CommitmentForm, cycle: Cycle, commitment: Commitment | N
     form.application_id.choices = options(
         [(a.id, f"{a.solution_name} — {a.company.organization.name}") for a in answers])
     application = commitment.application if commitment else next(
-        (a for a in answers if a.id == (form.application_id.data or request.args.get("application_id", type=int))),
+        (a for a in answers if a.id == (form.application_id.data or parse_id(request.args.get("application_id")))),
         answers[0] if answers else None)
     needs = service.shortlisted_needs(application) if application else []
     form.need_id.choices = options(
@@ -125,7 +126,7 @@ def new():
     form = CommitmentForm()
     _fill_choices(form, cycle)
     if request.method == "GET":
-        form.application_id.data = request.args.get("application_id", type=int)
+        form.application_id.data = parse_id(request.args.get("application_id"))
         return render_template("commitments/form.html", form=form, cycle=cycle, commitment=None)
     loose: list[str] = []
     if form.validate_on_submit():

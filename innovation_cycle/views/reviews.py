@@ -38,6 +38,7 @@ from innovation_cycle.models import (
     Role,
     User,
 )
+from innovation_cycle.params import parse_id
 from innovation_cycle.services import reviews as service
 
 bp = Blueprint("reviews", __name__, url_prefix="/evaluation")
@@ -430,7 +431,7 @@ def interest(answer_id: int):
         forms.append((need, form))
     status = 200
     if request.method == "POST":
-        need_id = request.form.get("need", type=int)
+        need_id = parse_id(request.form.get("need"))
         need = next((n for n in needs if n.id == need_id), None)
         if need is None:
             flash(_("Choisissez l'un des besoins de votre organisation."), "error")

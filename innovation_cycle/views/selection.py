@@ -17,6 +17,7 @@ from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.clock import PARIS
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Application, CommitteeMember, Cycle, Meeting, Need, Role
+from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import applications as application_service
 from innovation_cycle.services import audit, listings
 from innovation_cycle.services import companies as company_service
@@ -46,7 +47,7 @@ def _meeting_or_404(meeting_id: int) -> Meeting:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return parse_id(value)
 
 
 @bp.get("/")
@@ -84,7 +85,7 @@ def _ranking_setup(cycle: Cycle, need: Need | None = None):
 
 def _render_ranking(cycle: Cycle, need: Need | None = None):
     form, filters, valid = _ranking_setup(cycle, need)
-    page = rk.rank(cycle, filters, current_user, page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
+    page = rk.rank(cycle, filters, current_user, page=page_number(), per_page=PER_PAGE)
     return render_template("selection/ranking.html", cycle=cycle, need=need, form=form, page=page,
                            size_labels=company_service.SIZE_LABELS, state_label=application_service.state_label,
                            outcome_label=service.outcome_label), (200 if valid else 422)
@@ -165,7 +166,7 @@ def meetings(cycle_id: int):
 def _agenda(meeting: Meeting):
     """The agenda: every ranked answer, in ranking order, with its decision if any."""
     return rk.rank(meeting.cycle, rk.RankingFilters(), current_user,
-                        page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
+                        page=page_number(), per_page=PER_PAGE)
 
 
 @bp.get("/seances/<int:meeting_id>")
@@ -193,7 +194,7 @@ def attendance(meeting_id: int):
     form = AttendanceForm()
     form.present.choices = options([(u.id, u.name) for u in service.committee_of(meeting.cycle)])
     if not form.validate_on_submit():
-        flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+        flash(" ".join(str(e) for errs in form.errors.values() for e in errs), "error")
         return redirect(url_for("selection.meeting", meeting_id=meeting.id))
     try:
         service.record_attendance(meeting.id, set(form.present.data or []), current_user)
