@@ -150,8 +150,8 @@ def test_the_walk_sees_every_route_and_parameter(app):
 @given(st.text())
 def test_integer_parameters_are_ascii_and_in_range(value):
     parsed = params.parse_id(value)
-    if parsed is not None:
-        assert value.isascii() and value.isdigit()
+    if parsed is not None:  # surrounding blanks are forgiven (a pasted " 12 "), nothing else
+        assert value.strip().isascii() and value.strip().isdigit() and parsed == int(value.strip())
         assert 1 <= parsed <= params.MAX_ID
 
 
