@@ -432,20 +432,11 @@ POLICY.update({
 
 
 def _on_cycle_committee(user: Any, target: Any) -> bool:
-    """A committee member of the target's cycle (the target is a cycle, or has one); without a target, any
-    committee member (the route's guard; the view then checks the cycle)."""
-    if not (_authenticated(user) and user.has_role(Role.COMMITTEE_MEMBER)):
-        return False
+    """A committee member of the target's cycle (`committee_of_cycle`); without a target, any committee member
+    (the route's guard; the view then asks again with the cycle)."""
     if target is None:
-        return True
-    from sqlalchemy import select
-
-    from innovation_cycle.extensions import db
-    from innovation_cycle.models import CommitteeMember, Cycle
-
-    cycle_id = target.id if isinstance(target, Cycle) else getattr(target, "cycle_id", None)
-    return cycle_id is not None and db.session.scalar(select(CommitteeMember.id).where(
-        CommitteeMember.cycle_id == cycle_id, CommitteeMember.user_id == user.id)) is not None
+        return _authenticated(user) and user.has_role(Role.COMMITTEE_MEMBER)
+    return _committee_of_cycle(user, target)
 
 
 on_cycle_committee = Rule(_on_cycle_committee, "on_cycle_committee")
