@@ -104,6 +104,9 @@ DEFAULTS = {
     "INVITATION_TOKEN_MAX_AGE": 7 * 24 * 3600,
     "CONFIRMATION_TOKEN_MAX_AGE": 2 * 24 * 3600,
     "PAGE_SIZE": 50,
+    # A moving window: ten failures within any 15 minutes, not within a clock-aligned quarter of an hour (a fixed
+    # window lets twice the limit through across its boundary, and made the limits' tests depend on the time).
+    "RATELIMIT_STRATEGY": "moving-window",
     # Issue 9: the password-reset form answers no sooner than this, real account or not (seconds).
     "RESET_RESPONSE_FLOOR_SECONDS": 0.5,
 }
