@@ -509,12 +509,11 @@ def _commitment_confirmer(user: Any, commitment: Any) -> bool:
 
 
 def _founding_partner_user(user: Any, cycle: Any) -> bool:
-    """A user of an organization that is a founding partner of the cycle's convention (the State's, UGAP's)."""
+    """A user of a founding partner (the State's, UGAP's) of the cycle's convention: the tier predicate of the
+    selection stage; without a cycle (the route's guard), anyone of an organization, the view asking again."""
     if not (_authenticated(user) and user.organization_id):
         return False
-    from innovation_cycle.services import results
-
-    return results.founding_partner_of(user, cycle) is not None if cycle is not None else True
+    return True if cycle is None else _founding_partner_of_cycle(user, cycle)
 
 
 POLICY.update({
