@@ -16,14 +16,18 @@ if [ -z "${TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null 2>&1 && p
   export TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test
 fi
 
+# Each pass spreads its tests over the machine's cores (pytest-xdist; every worker has its own database, see
+# tests/suite_workers.py). TEST_WORKERS=0 runs them in this one process (what -x and pdb want).
+workers=(-n "${TEST_WORKERS:-auto}")
+
 passes=()
 echo "== pytest on SQLite"
-env -u TEST_DATABASE_URL .venv/bin/pytest "$@"
+env -u TEST_DATABASE_URL .venv/bin/pytest "${workers[@]}" "$@"
 passes+=("SQLite")
 
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   echo "== pytest on PostgreSQL (${TEST_DATABASE_URL%%\?*})"
-  .venv/bin/pytest "$@"
+  .venv/bin/pytest "${workers[@]}" "$@"
   passes+=("PostgreSQL")
 else
   echo "== PostgreSQL pass skipped: set TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test to run it"

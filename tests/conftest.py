@@ -19,6 +19,7 @@ import pytest
 from flask import g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from suite_workers import isolate_worker, memoize_url_builders
 
 from innovation_cycle import create_app
 from innovation_cycle.clock import FixedClock, paris_datetime
@@ -39,6 +40,9 @@ from innovation_cycle.models import (
 )
 from innovation_cycle.services import accounts as account_service
 from innovation_cycle.services import cycles as cycle_service
+
+isolate_worker()
+memoize_url_builders()
 
 PASSWORD = "Motdepasse-solide-2017"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -114,6 +118,9 @@ def app_config(database_url, clock, tmp_path) -> dict:
         "WTF_CSRF_ENABLED": False,
         # Tests log in many times from one address; tests/test_rate_limits.py turns the limiter on.
         "RATELIMIT_ENABLED": False,
+        # scrypt at 1/32 of its cost: the suite hashes and checks thousands of passwords (90 ms each at full
+        # cost); the hash stays a real scrypt hash, checked by the same code.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         "CLOCK": clock,
         "DEMO_MODE": False,
         "MAIL_SERVER": None,

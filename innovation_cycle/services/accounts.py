@@ -73,9 +73,15 @@ def role_label(role: Role | str) -> str:
 # --- passwords ------------------------------------------------------------------------------------------
 
 
+def _hash_method() -> str:
+    """werkzeug's scrypt at its default cost (PASSWORD_HASH_METHOD, not read from the environment: only the test
+    settings lower it, since the suite hashes thousands of passwords and each real hash costs 90 ms of CPU)."""
+    return current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+
+
 def set_password(user: User, password: str) -> None:
     """Hash with scrypt (werkzeug's default) and renew the stamp, which voids every token sent before."""
-    user.password_hash = generate_password_hash(password, method="scrypt")
+    user.password_hash = generate_password_hash(password, method=_hash_method())
     user.security_stamp = new_security_stamp()
 
 
@@ -83,9 +89,14 @@ def check_password(user: User, password: str) -> bool:
     return bool(user.password_hash) and check_password_hash(user.password_hash, password)
 
 
-@cache
 def _dummy_hash() -> str:
-    return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+    """A hash to check against when there is no account, at the same cost as a real one."""
+    return _dummy_hash_for(_hash_method())
+
+
+@cache
+def _dummy_hash_for(method: str) -> str:
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
 
 
 # --- looking people up ----------------------------------------------------------------------------------
