@@ -115,3 +115,18 @@ def test_production_reads_hosts_proxies_and_the_limiter_from_the_environment(env
 def test_rate_limit_enabled_from_the_environment_in_development(env):
     env.setenv("RATELIMIT_ENABLED", "false")
     assert create_app().config["RATELIMIT_ENABLED"] is False
+
+
+def test_passwords_are_hashed_with_scrypt_at_full_cost_outside_the_test_settings(env, monkeypatch):
+    """The suite lowers scrypt's cost for speed (PASSWORD_HASH_METHOD); the application itself, and the
+    environment, cannot: a real deployment always hashes at werkzeug's default cost."""
+    from innovation_cycle.models import User
+    from innovation_cycle.services import accounts
+
+    monkeypatch.setenv("PASSWORD_HASH_METHOD", "scrypt:2:1:1")
+    app = create_app()
+    with app.app_context():
+        user = User(email="anne@example.fr", name="Anne")
+        accounts.set_password(user, "Motdepasse-solide-2017")
+        assert user.password_hash.startswith("scrypt:32768:8:1$")
+        assert accounts.check_password(user, "Motdepasse-solide-2017")
