@@ -71,3 +71,133 @@ def test_the_census_demo(app, client):
         assert task in text_of(client.get("/tableau-de-bord/")), email
     _login(client, "ugap@demo.orcp.fr")
     assert "Recensement en cours : phase UGAP" in text_of(client.get("/engagements/"))
+
+
+def _org(name_start: str) -> Organization:
+    return db.session.scalars(select(Organization).where(Organization.name.startswith(name_start))).one()
+
+
+def _record(client, **fields) -> Commitment:
+    ok(client.post("/engagements/nouveau", data={"quantity": "1", "expected_on": "15/12/2017", **fields}))
+    return db.session.scalars(select(Commitment).order_by(Commitment.id.desc())).first()
+
+
+def _move(client, commitment: Commitment, trigger: str) -> None:
+    state = commitment.status
+    ok(client.post(f"/engagements/{commitment.id}/etat", data={
+        f"{trigger}-trigger": trigger, f"{trigger}-expected_state": state, f"{trigger}-reason": ""}))
+    db.session.expire_all()
+    assert db.session.get(Commitment, commitment.id).status != state
+
+
+def _set_clock(client, when: str) -> None:
+    ok(client.post("/admin/horloge/date", data={"target": when}))
+
+
+def _cycle_move(client, cycle_id: int, state: str, trigger: str = "advance") -> str:
+    db.session.expire_all()
+    cycle = db.session.get(Cycle, cycle_id)
+    page = text_of(client.post(f"/admin/cycles/{cycle_id}/changer-etape",
+                               data={"trigger": trigger, "expected_state": state}, follow_redirects=True))
+    db.session.expire_all()
+    assert db.session.get(Cycle, cycle.id).state != state, page[:3000]
+    return page
+
+
+def test_the_census_demo_is_taken_to_a_published_bilan_and_closed_through_the_web(app, client):
+    """Issue 8's "Done when", as its four actors, through the web client only."""
+    seed(app, "--etape", "recensement")
+    cycle = db.session.scalar(select(Cycle))
+    shortlist = {a.id: census.shortlisted_needs(a) for a in census.selected_answers(cycle)}
+    lille, nord, lyon = _org("Ville de Lille"), _org("Département du Nord"), _org("Métropole de Lyon")
+
+    # A buyer (the city of Lille) declares its intention for a solution selected for one of its needs.
+    _login(client, "acheteuse.lille@demo.orcp.fr")
+    application_id, need = next((a, n) for a, needs in shortlist.items() for n in needs
+                                if n.organization_id == lille.id)
+    declared = _record(client, application_id=application_id, need_id=need.id, channel="pfra_regional",
+                       buyer_organization_id=lille.id, amount="9 500")
+    assert (declared.declared_by_buyer, declared.confirmed) == (True, False)
+
+    # The PFRA agent confirms both waiting declarations (the demo's MEL one and Lille's), then records the
+    # Département du Nord's purchase of another selected solution and follows it to a notified contract.
+    _login(client, "pfra@demo.orcp.fr")
+    assert "2 déclarations d'acheteurs à confirmer" in text_of(client.get("/tableau-de-bord/"))
+    for waiting in db.session.scalars(select(Commitment).where(Commitment.confirmed_at.is_(None))).all():
+        page = text_of(ok(client.post(f"/engagements/{waiting.id}/confirmer", follow_redirects=True), 200))
+        assert "La déclaration est confirmée." in page
+    other = next(a for a in shortlist if a != application_id)
+    bought = _record(client, application_id=other, need_id="0", channel="pfra_regional",
+                     buyer_organization_id=nord.id, amount="22 000")
+    for trigger in ("commit", "launch_procedure"):
+        _move(client, bought, trigger)
+    page = text_of(ok(client.post(f"/engagements/{bought.id}/marche", data={
+        "expected_state": "procedure_launched", "contract_identifier": "2017-CD59-077",
+        "contract_notified_on": "08/09/2017", "contract_amount": "21 400", "contract_duration_months": "12",
+        "contract_cpv": "48000000-8", "contract_place": "Lille", "contract_procedure": "adapted",
+        "holder_siret": bought.company.organization.siret}, follow_redirects=True), 200))
+    assert "Le marché est enregistré avec ses données essentielles." in page
+
+    # The UGAP agent, in its phase, records a national client's purchase.
+    _login(client, "ugap@demo.orcp.fr")
+    national = _record(client, application_id=other, need_id="0", channel="ugap_national",
+                       buyer_organization_id=lyon.id, amount="12 000")
+    assert (national.channel, national.ugap.kind.value, national.confirmed) == ("ugap_national", "ugap", True)
+
+    # The admin moves the clock to October, leaves the census, enters the year's purchases, writes the bilan.
+    _login(client, "admin@demo.orcp.fr")
+    _set_clock(client, "02/10/2017 09:00")
+    _cycle_move(client, cycle.id, "commitment_census")
+    dashboard = text_of(client.get("/tableau-de-bord/"))
+    assert "Rédiger le bilan du cycle 2017" in dashboard and "Saisir les achats de la PFRA en 2017" in dashboard
+    ok(client.post("/admin/achats-pfra/nouveau", data={
+        "year": "2017", "amount": "3 150 000", "source": "Rapport d'activité 2017 de la PFRA"}))
+    ok(client.post(f"/resultats/cycle/{cycle.id}/bilan", data={"editorial": "Le cycle 2017 en quelques chiffres."}))
+    assert "en attente de l'approbation" in text_of(client.get("/tableau-de-bord/"))
+
+    # The founding partners approve: the State (the préfecture's admin, the PFRA) and UGAP.
+    for email in ("admin@demo.orcp.fr", "pfra@demo.orcp.fr", "ugap@demo.orcp.fr"):
+        _login(client, email)
+        assert "Approuver le bilan du cycle 2017" in text_of(client.get("/tableau-de-bord/")), email
+        page = text_of(client.post(f"/resultats/cycle/{cycle.id}/approuver", follow_redirects=True))
+        assert "Vous avez approuvé le bilan." in page, email
+
+    # The admin publishes; the public page shows the bilan and the new contract; then the cycle is closed.
+    _login(client, "admin@demo.orcp.fr")
+    assert "Publier le bilan du cycle 2017" in text_of(client.get("/tableau-de-bord/"))
+    assert "Le bilan est publié" in text_of(client.post(f"/resultats/cycle/{cycle.id}/publier",
+                                                        follow_redirects=True))
+    public = text_of(ok(app.test_client().get("/resultats/2017"), 200))
+    assert "Le cycle 2017 en quelques chiffres." in public and "Rapport d'activité 2017 de la PFRA" in public
+    assert "clore le cycle" in text_of(client.get("/tableau-de-bord/"))
+    _set_clock(client, "01/11/2017 09:00")
+    _cycle_move(client, cycle.id, "results_communication", "close")
+    db.session.expire_all()
+    assert db.session.get(Cycle, cycle.id).state == "closed"
+    assert db.session.get(PurchaseBaseline, 2017).source == "Rapport d'activité 2017 de la PFRA"
+
+
+def test_the_results_demo_serves_the_public_page(app, client):
+    output = seed(app, "--etape", "resultats")
+    assert "17 octobre 2017" in output
+    cycle = db.session.scalar(select(Cycle))
+    assert (cycle.state, _today()) == ("results_communication", "2017-10-17")
+    report = db.session.get(ResultsReport, cycle.id)
+    assert report.published_at is not None and len(report.approvals) == 3
+    assert db.session.get(PurchaseBaseline, 2017).amount > 0
+
+    public = text_of(ok(app.test_client().get("/resultats/2017"), 200))
+    assert "Premier cycle de la convention État–UGAP" in public
+    assert "montant fictif" in public  # the denominator's source, said to be made up
+    named = [a for a in census.selected_answers(cycle) if a.named_in_results]
+    unnamed = [a for a in census.selected_answers(cycle) if not a.named_in_results]
+    assert named and unnamed
+    hidden = [a for a in unnamed if a.solution_name not in {n.solution_name for n in named}
+              and a.company_id not in {n.company_id for n in named}]
+    assert all(a.solution_name in public for a in named)
+    assert hidden and all(a.solution_name not in public and a.company.organization.name not in public
+                          for a in hidden)
+    downloaded = ok(app.test_client().get("/resultats/2017/bilan.csv"), 200)
+    assert "contracted_eur_pfra_regional" in downloaded.get_data(as_text=True)
+    _login(client, "admin@demo.orcp.fr")
+    assert "Le bilan 2017 est publié : clore le cycle" in text_of(client.get("/tableau-de-bord/"))

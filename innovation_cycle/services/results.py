@@ -382,13 +382,12 @@ def save_baseline(year: int | None, amount: Any, source: str, *, actor: User | N
                   existing: bool = False) -> PurchaseBaseline:
     """Enter (or, `existing`, correct) the PFRA's purchases of `year` with the document they come from; audited.
     A new entry for a year already entered is refused: the admin corrects that one instead."""
-    from innovation_cycle.services.locking import lock_row
     from innovation_cycle.services.procedures import FieldError, Invalid, amount_errors
 
     errors: list[FieldError] = []
     row = None
     if existing:
-        row = lock_row(PurchaseBaseline, year)
+        row = db.session.get(PurchaseBaseline, year, with_for_update=True, populate_existing=True)
         if row is None:
             raise LookupError(year)
     elif year is None:

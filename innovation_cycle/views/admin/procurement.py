@@ -4,6 +4,8 @@ and legal source (the advice applies the row in force at a purchase's date), and
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -17,6 +19,11 @@ from innovation_cycle.models import ProcedureThreshold
 from innovation_cycle.params import parse_int
 from innovation_cycle.services import procedures, results
 from innovation_cycle.views.admin import bp
+
+
+def _typed(amount: Decimal) -> str:
+    """An amount as the admin types it: "3 150 000,00"."""
+    return f"{amount:,.2f}".replace(",", " ").replace(".", ",")
 
 
 @bp.get("/seuils")
@@ -58,9 +65,9 @@ def threshold_edit(threshold_id: int):
     threshold = db.session.get(ProcedureThreshold, threshold_id)
     if threshold is None:
         abort(404)
-    form = ThresholdForm(obj=threshold)
-    if request.method == "GET":
-        form.amount.data = f"{threshold.amount:,.2f}".replace(",", " ").replace(".", ",")
+    form = ThresholdForm(data={"kind": threshold.kind, "amount": _typed(threshold.amount),
+                               "valid_from": threshold.valid_from, "valid_to": threshold.valid_to,
+                               "legal_source": threshold.legal_source})
     return _threshold_page(form, threshold)
 
 
@@ -103,7 +110,5 @@ def baseline_edit(year: int):
     baseline = results.baseline_of(year)
     if baseline is None:
         abort(404)
-    form = BaselineForm(obj=baseline)
-    if request.method == "GET":
-        form.amount.data = f"{baseline.amount:,.2f}".replace(",", " ").replace(".", ",")
+    form = BaselineForm(data={"year": baseline.year, "amount": _typed(baseline.amount), "source": baseline.source})
     return _baseline_page(form, year)
