@@ -43,6 +43,7 @@ def test_the_census_demo(app, client):
     assert len(census.selected_answers(cycle)) >= 10
 
     commitments = list(db.session.scalars(select(Commitment)))
+    assert len(commitments) == 10  # as the README says
     assert {c.channel for c in commitments} == {"pfra_internal", "pfra_regional", "ugap_national"}
     assert {c.status for c in commitments} == {"interest", "experimentation_planned", "purchase_commitment",
                                                "procedure_launched", "contracted", "abandoned"}
