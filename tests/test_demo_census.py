@@ -47,6 +47,8 @@ def test_the_census_demo(app, client):
     assert {c.channel for c in commitments} == {"pfra_internal", "pfra_regional", "ugap_national"}
     assert {c.status for c in commitments} == {"interest", "experimentation_planned", "purchase_commitment",
                                                "procedure_launched", "contracted", "abandoned"}
+    against = [c for c in commitments if c.procedure != c.advised_procedure]
+    assert [(c.procedure, bool(c.procedure_note)) for c in against] == [("innovation_partnership", True)]
     waiting = [c for c in commitments if not c.confirmed]
     assert len(waiting) == 1 and waiting[0].declared_by_buyer and waiting[0].buyer.name.startswith("Métropole")
     for c in commitments:
