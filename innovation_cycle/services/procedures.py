@@ -2,7 +2,9 @@
 
 The thresholds are data rows (`ProcedureThreshold`: amount, validity dates, legal source), never constants:
 the rule applied is the one in force at the purchase's expected date (DESIGN §6). The advice is information
-for the recorder, not a legal decision; choosing another procedure asks for a note.
+for the recorder, not a legal decision; choosing another procedure asks for a note. The secretariat keeps the
+rows up to date through its form (`save_threshold`, at the end of this module): a new threshold is a new row
+with its date and source, never an edit of the code.
 
 Sources, checked on 1 December 2026 (see the issue 8 report for how):
 - R2122-9-1: created by décret n° 2021-1634 du 13 décembre 2021 (JORF 15 déc. 2021), in force 16 Dec 2021,
