@@ -524,6 +524,9 @@ POLICY.update({
     "commitment.confirm": Rule(_commitment_confirmer, "commitment_confirmer"),
     "commitment.add_client": has_role(Role.UGAP_AGENT, Role.ADMIN),
     "census.settings": is_admin,
+    # The secretariat's reference data: the procedure thresholds and the PFRA's purchases per year.
+    "procedure_threshold.manage": is_admin,
+    "purchase_baseline.manage": is_admin,
     "results.public": anyone,
     # The company chooses whether it is named on the public results page (its own answers only).
     "results.name_consent": Rule(lambda u, t: is_company(u, t) if t is None else represents(u, t),

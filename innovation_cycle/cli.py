@@ -95,10 +95,12 @@ DEMO_USERS = [
 
 @click.command("seed-demo")
 @click.option("--password", default=DEMO_PASSWORD, show_default=True, help="Mot de passe des comptes de démonstration.")
-@click.option("--etape", type=click.Choice(["besoins", "ami", "selection"]), default="besoins", show_default=True,
+@click.option("--etape", type=click.Choice(["besoins", "ami", "selection", "recensement", "resultats"]),
+              default="besoins", show_default=True,
               help="besoins : le 1er mars 2017, collecte des besoins en cours ; ami : le 20 avril 2017, AMI ouvert "
                    "avec environ 80 réponses ; selection : le 26 juin 2017, sélection en cours (comité, grille, "
-                   "évaluations, séance programmée).")
+                   "évaluations, séance programmée) ; recensement : le 11 septembre 2017, décisions communiquées et "
+                   "recensement des engagements en phase UGAP ; resultats : le 17 octobre 2017, bilan publié.")
 def seed_demo(password: str, etape: str) -> None:
     """Build the demo: the 2017–2019 convention, its members, a cycle under way and one user per role.
 
@@ -145,11 +147,16 @@ def seed_demo(password: str, etape: str) -> None:
     from innovation_cycle import demo_data
 
     counts = demo_data.seed_needs_and_companies(cycle, orgs, users, admin)
-    if etape in ("ami", "selection"):
+    later = ("ami", "selection", "recensement", "resultats")
+    if etape in later:
         demo_data.move_to_ami(cycle, admin)
         counts["answers"] = demo_data.seed_answers(cycle, admin)
-    if etape == "selection":  # issue 7: the cycle in selection
+    if etape in later[1:]:  # issue 7: the cycle in selection
         counts.update(demo_data.move_to_selection(cycle, admin, admin.password_hash or ""))
+    if etape in later[2:]:  # issue 8: decisions released, the census under way
+        counts.update(demo_data.move_to_census(cycle, admin, orgs, users))
+    if etape == "resultats":  # issue 8: the bilan published
+        demo_data.move_to_results(cycle, admin, users)
     audit.record("demo.seed", convention, after={"users": sorted(users), **counts}, actor=None)
     db.session.commit()
     click.echo(f"Démonstration prête. Comptes (mot de passe : {password}) :")
@@ -157,7 +164,14 @@ def seed_demo(password: str, etape: str) -> None:
         click.echo(f"  {email:32} {name} [{', '.join(r.value for r in roles)}]")
     click.echo(f"Besoins : {counts['needs']}, entreprises : {counts['companies']}"
                + (f", réponses : {counts['answers']}." if "answers" in counts else "."))
-    if etape == "selection":
+    if etape == "resultats":
+        click.echo(f"Date simulée : 17 octobre 2017, bilan du cycle 2017 publié : /resultats/{cycle.year}. "
+                   "Le cycle peut être clos après le 31 octobre (ou en forçant, avec une raison).")
+    elif etape == "recensement":
+        click.echo(f"Date simulée : 11 septembre 2017, recensement des engagements en phase UGAP ; "
+                   f"{counts['selected']} solutions retenues, {counts['commitments']} engagements recensés, "
+                   "une déclaration de la MEL à confirmer par la PFRA.")
+    elif etape == "selection":
         click.echo("Date simulée : 26 juin 2017, sélection du cycle 2017 en cours ; comité : "
                    + ", ".join(email for email, _name, _org in demo_data.DEMO_COMMITTEE) + ", comite@demo.orcp.fr.")
     elif etape == "ami":

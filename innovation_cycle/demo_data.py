@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from stdnum import luhn
 from stdnum.fr import siret as stdnum_siret
@@ -715,3 +716,282 @@ def move_to_selection(cycle: Cycle, admin: User, password_hash: str) -> dict[str
     audit.record("demo.seed_selection", cycle, after={"eligible": len(eligible), "reviews": reviews,
                                                       "disagreements": disagreements}, actor=None)
     return {"eligible": len(eligible), "reviews": reviews}
+
+
+# --- Issue 8, item 8: the census (stage 4) and the results (stage 5) -----------------------------------------
+#
+# From the selection demo: the committee's meeting of 6 July decides every eligible answer (a third selected,
+# for the needs they target, so that each buyer the walk names has a shortlist), the decisions are released on
+# 10 July, the census opens on 1 August (PFRA phase) and UGAP's phase on 1 September, as the calendar says.
+# The decisions are written directly, as the selection demo writes its reviews; the commitments, their moves
+# and the bilan go through the services, with the simulated clock set to each day they happen, so that their
+# rules (selected answers only, phases, procedure advice, contract data) and audit rows are the real ones.
+
+DECISION_DAY = (2017, 7, 6, 14, 0)
+RELEASE_DAY = (2017, 7, 10, 9, 0)
+CENSUS_OPENS = (2017, 8, 1, 9, 0)
+CENSUS_DEMO_DAY = (2017, 9, 11, 9, 0)
+RESULTS_OPENS = (2017, 10, 2, 9, 0)
+RESULTS_DEMO_DAY = (2017, 10, 17, 9, 0)
+SELECTED_SHARE = 0.3
+# The buyers the demo's commitments name: each gets a solution selected for one of its needs when an eligible
+# answer targets one.
+SHORTLISTED_BUYERS = ("mel", "lille", "region", "chu", "dreal", "rectorat", "prefecture")
+# UGAP's national clients, outside the region (added by the UGAP agent, SIRET checked).
+UGAP_CLIENTS = (("Centre hospitalier universitaire de Bordeaux", "33"), ("Métropole de Lyon", "69"))
+# The PFRA's purchases of 2017, the 2% objective's denominator: a made-up figure, said so in its source.
+DEMO_PURCHASES = Decimal("3150000")
+DEMO_PURCHASES_SOURCE = ("Démonstration : montant fictif des achats notifiés par la PFRA Hauts-de-France en 2017 "
+                         "(à remplacer par le chiffre de son rapport d'activité)")
+RATIONALES = {
+    "selected": "Solution innovante et mature, au coût crédible, qui répond au besoin de l'acheteur.",
+    "waiting_list": "Solution intéressante, à reconsidérer si un acheteur se désiste.",
+    "not_selected": "Le comité a retenu des solutions plus adaptées aux besoins exprimés.",
+}
+
+
+def _day(month: int, day: int, hour: int = 10) -> None:
+    clock.simulate(clock.paris_datetime(2017, month, day, hour, 0))
+
+
+def release_decisions(cycle: Cycle, admin: User, orgs: dict[str, Organization]) -> dict[str, int]:
+    """The committee's meeting of 6 July (every member present) decides every eligible answer; the decisions
+    are released to the companies and the buyers on 10 July; about two thirds of the selected companies agree
+    to be named on the public results page."""
+    from sqlalchemy import select
+
+    from innovation_cycle.models import Attendance, Decision, DecisionNeed, Meeting
+    from innovation_cycle.models.reviews import SelectionSettings
+    from innovation_cycle.services import commitments as census
+    from innovation_cycle.services import ranking
+
+    clock.simulate(clock.paris_datetime(*DECISION_DAY))
+    now = clock.now()
+    released_at = clock.paris_datetime(*RELEASE_DAY)
+    meeting = db.session.scalars(select(Meeting).where(Meeting.cycle_id == cycle.id)).one()
+    for member in cycle.committee:
+        meeting.attendance.append(Attendance(user_id=member.user_id, organization_id=member.user.organization_id,
+                                             present=True))
+    meeting.status, meeting.opened_at, meeting.closed_at = "closed", now, now + timedelta(hours=3)
+
+    lines = [line for line in ranking.rank(cycle, ranking.RankingFilters(), None, per_page=None).lines
+             if line.status == "eligible"]
+    ordered = sorted(lines, key=lambda line: (-(line.score if line.score is not None else -1), line.application_id))
+    targets: dict[int, list[tuple[int, int]]] = {}
+    for application_id, need_id, org_id in db.session.execute(
+            select(ApplicationNeed.application_id, Need.id, Need.organization_id)
+            .join(Need, Need.id == ApplicationNeed.need_id)
+            .where(Need.cycle_id == cycle.id, Need.status == "accepted").order_by(Need.id)):
+        targets.setdefault(application_id, []).append((need_id, org_id))
+    quota = max(1, round(len(ordered) * SELECTED_SHARE))
+    selected = [line.application_id for line in ordered[:quota] if targets.get(line.application_id)]
+    covered = {org for a in selected for _need, org in targets[a]}
+    for key in SHORTLISTED_BUYERS:
+        if key not in orgs or orgs[key].id in covered:
+            continue
+        best = next((line.application_id for line in ordered if line.application_id not in selected
+                     and any(org == orgs[key].id for _need, org in targets.get(line.application_id, []))), None)
+        if best is not None:
+            selected.append(best)
+            covered.update(org for _need, org in targets[best])
+    waiting = [line.application_id for line in ordered[quota:quota + 3] if line.application_id not in selected]
+    for line in ordered:
+        outcome = ("selected" if line.application_id in selected else
+                   "waiting_list" if line.application_id in waiting else "not_selected")
+        decision = Decision(cycle_id=cycle.id, application_id=line.application_id, meeting_id=meeting.id,
+                            outcome=outcome, rationale=RATIONALES[outcome], decided_at=now, decided_by_id=admin.id,
+                            released_at=released_at)
+        if outcome == "selected":
+            decision.needs = [DecisionNeed(need_id=need_id) for need_id, _org in targets[line.application_id]]
+        db.session.add(decision)
+        if outcome != "waiting_list":
+            application = db.session.get(Application, line.application_id)
+            application.status, application.updated_at = outcome, now
+    db.session.get(SelectionSettings, cycle.id).decisions_released_at = released_at
+    db.session.flush()
+    audit.record("demo.seed_decisions", cycle, after={"selected": len(selected), "waiting_list": len(waiting),
+                                                      "decided": len(ordered)}, actor=None)
+    clock.simulate(released_at)
+    for index, application in enumerate(census.selected_answers(cycle)):
+        if index % 3 != 2 and application.author is not None:
+            census.set_named_in_results(application.id, application.author, True)
+    return {"selected": len(selected)}
+
+
+class _Census:
+    """The commitments of the demo, recorded and moved through the census service as their users would."""
+
+    def __init__(self, cycle: Cycle, orgs: dict[str, Organization]):
+        from innovation_cycle.services import commitments as census
+
+        self.census = census
+        self.cycle = cycle
+        self.orgs = orgs
+        self.shortlist = [(a, census.shortlisted_needs(a)) for a in census.selected_answers(cycle)]
+        self.used: set[int] = set()
+        self.made: list[Any] = []
+
+    def _pick(self, buyer: Organization, sme: bool) -> tuple[Application, Need | None]:
+        """A selected answer for one of the buyer's needs (and that need), the least used first; else any."""
+        def fits(application: Application) -> bool:
+            return not sme or application.company.computed_size in ("micro", "pme")
+
+        ranked = sorted(self.shortlist, key=lambda item: (item[0].id in self.used, item[0].id))
+        for application, needs in ranked:
+            own = [n for n in needs if n.organization_id == buyer.id]
+            if own and fits(application):
+                return application, own[0]
+        application = next((a for a, _needs in ranked if fits(a)), ranked[0][0])
+        return application, None
+
+    def record(self, user: User, buyer: Organization, channel: str, amount: str, expected_on: date, *,
+               quantity: int = 1, procedure: str | None = None, note: str = "", notes: str = "") -> Any:
+        from innovation_cycle.services.commitments import parse_amount
+
+        application, need = self._pick(buyer, sme=channel == self.census.UGAP_CHANNEL)
+        self.used.add(application.id)
+        advice = self.census.advice_for(parse_amount(amount), channel, buyer, expected_on, application)
+        data = self.census.CommitmentData(
+            application_id=application.id, need_id=need.id if need else None, buyer_organization_id=buyer.id,
+            channel=channel, amount=amount, quantity=quantity, expected_on=expected_on,
+            procedure=procedure or (advice.procedure if advice else ""), procedure_note=note, notes=notes)
+        commitment = self.census.record(self.cycle, user, data)
+        self.made.append(commitment)
+        return commitment
+
+    def move(self, commitment: Any, trigger: str, user: User, *, reason: str = "", contract: Any = None) -> None:
+        self.census.move(commitment.id, trigger, user, expected_state=commitment.status, reason=reason,
+                         contract=contract)
+
+    def contract(self, commitment: Any, user: User, identifier: str, notified_on: date, amount: str,
+                 months: int, place: str) -> None:
+        need = commitment.need
+        cpv = (need.cpv_codes[0] if need is not None and need.cpv_codes else "48000000-8")
+        self.move(commitment, "contract", user, contract=self.census.ContractData(
+            contract_identifier=identifier, contract_notified_on=notified_on, contract_amount=amount,
+            contract_duration_months=months, contract_cpv=cpv, contract_place=place,
+            contract_procedure=commitment.procedure or "adapted",
+            holder_siret=commitment.company.organization.siret or ""))
+
+
+def seed_commitments(cycle: Cycle, orgs: dict[str, Organization], users: dict[str, User]) -> int:
+    """August (PFRA phase): the PFRA agent records the State's and the regional buyers' commitments, at every
+    level — interest, experimentation planned, purchase commitment, procedure launched, contracted with its
+    data, one abandoned with its reason —, and confirms the city of Lille's declaration. September (UGAP
+    phase): the UGAP agent adds two national clients and records their purchases from SME suppliers; the MEL's
+    buyer declares a commitment that waits for the PFRA's confirmation."""
+    census = _Census(cycle, orgs)
+    pfra, ugap = users["pfra@demo.orcp.fr"], users["ugap@demo.orcp.fr"]
+    regional, internal, national = "pfra_regional", "pfra_internal", "ugap_national"
+
+    _day(8, 3)
+    census.record(pfra, orgs["lille"], regional, "18 000", date(2018, 1, 15),
+                  notes="Démonstration prévue au conseil municipal de novembre.")
+    _day(8, 4)
+    experiment = census.record(pfra, orgs["mel"], regional, "45 000", date(2017, 12, 1), quantity=20,
+                               notes="Vingt capteurs sur deux axes pendant six mois avant de décider.")
+    _day(8, 7)
+    committed = census.record(pfra, orgs["rectorat"], internal, "60 000", date(2017, 11, 15), quantity=12)
+    _day(8, 9)
+    launched = census.record(
+        pfra, orgs["region"], regional, "95 000", date(2017, 10, 30), procedure="innovation_partnership",
+        note="La solution doit être adaptée au réseau régional : un partenariat d'innovation couvre son "
+             "développement et l'achat qui suit.")
+    _day(8, 10)
+    contracted = census.record(pfra, orgs["dreal"], internal, "38 000", date(2017, 9, 1))
+    _day(8, 11)
+    abandoned = census.record(pfra, orgs["chu"], regional, "120 000", date(2018, 3, 1))
+    _day(8, 14)
+    census.move(contracted, "commit", pfra)
+    _day(8, 16)
+    census.move(contracted, "launch_procedure", pfra)
+    _day(8, 17)
+    lille = census.record(users["acheteuse.lille@demo.orcp.fr"], orgs["lille"], regional, "25 000",
+                          date(2017, 12, 15), notes="Déclaré par la Ville de Lille.")
+    _day(8, 18)
+    census.census.confirm(lille.id, pfra)
+    _day(8, 21)
+    census.move(experiment, "plan_experimentation", pfra)
+    _day(8, 22)
+    census.move(committed, "commit", pfra)
+    _day(8, 23)
+    census.move(launched, "commit", pfra)
+    _day(8, 25)
+    census.move(lille, "commit", pfra)
+    _day(8, 28)
+    census.move(abandoned, "abandon", pfra, reason="Le CHU a reporté le projet : ses crédits d'investissement "
+                                                   "2018 sont redéployés sur la rénovation des blocs opératoires.")
+    _day(8, 29)
+    census.move(launched, "launch_procedure", pfra)
+    _day(8, 31)
+    census.contract(contracted, pfra, "2017-DREAL-014", date(2017, 8, 30), "36 500", 12, "Lille")
+
+    _day(9, 4)  # UGAP's phase began on 1 September
+    rng = random.Random(SEED + 8)
+    clients = [census.census.add_client(ugap, name, luhn_siret(rng), department) for name, department in UGAP_CLIENTS]
+    national_commitment = census.record(ugap, clients[0], national, "70 000", date(2017, 11, 30), quantity=3,
+                                        notes="Commande par le catalogue de l'UGAP, titulaire PME de la région.")
+    _day(9, 5)
+    census.move(lille, "launch_procedure", pfra)
+    _day(9, 6)
+    census.move(national_commitment, "commit", ugap)
+    _day(9, 7)
+    census.record(ugap, clients[1], national, "30 000", date(2018, 2, 1))
+    _day(9, 8)
+    census.contract(lille, pfra, "2017-VDL-0231", date(2017, 9, 7), "24 800", 24, "Lille")
+    census.record(users["acheteur@demo.orcp.fr"], orgs["mel"], regional, "15 000", date(2018, 1, 31),
+                  notes="Déclaration de la MEL, à confirmer par la PFRA.")
+    db.session.flush()
+    return len(census.made)
+
+
+def move_to_census(cycle: Cycle, admin: User, orgs: dict[str, Organization], users: dict[str, User]
+                   ) -> dict[str, int]:
+    """Move the selection demo to 11 September 2017: decisions released, the census open since 1 August and
+    in UGAP's phase since 1 September, commitments across the three channels and every level."""
+    from innovation_cycle.services import cycles
+
+    counts = release_decisions(cycle, admin, orgs)
+    clock.simulate(clock.paris_datetime(*CENSUS_OPENS))
+    cycles.move(cycle.id, "advance", expected_state="selection", actor=admin)
+    counts["commitments"] = seed_commitments(cycle, orgs, users)
+    clock.simulate(clock.paris_datetime(*CENSUS_DEMO_DAY))
+    return counts
+
+
+def editorial(cycle: Cycle) -> str:
+    """The bilan's editorial text, from the cycle's figures."""
+    from innovation_cycle.services import results
+
+    figures = results.bilan([cycle])[0]
+    funnel = figures.funnel
+    return (
+        f"Premier cycle de la convention État–UGAP en Hauts-de-France : {funnel['needs_accepted']} besoins "
+        f"d'innovation des acheteurs publics de la région ont été retenus par la PFRA, {funnel['answers_submitted']} "
+        f"réponses d'entreprises innovantes ont été déposées à l'AMI et le comité de pilotage a retenu "
+        f"{funnel['answers_selected']} solutions.\n\n"
+        f"Le recensement d'août et de septembre compte {funnel['commitments']} engagements d'acheteurs, dont "
+        f"{funnel['contracted']} marchés déjà notifiés ; l'UGAP a ouvert deux solutions à ses clients nationaux. "
+        "Être retenu n'est pas l'attribution d'un marché : les engagements restent suivis jusqu'à la fin de la "
+        "convention.\n\n"
+        "Merci aux acheteurs, aux entreprises et aux membres du comité de pilotage.")
+
+
+def move_to_results(cycle: Cycle, admin: User, users: dict[str, User]) -> None:
+    """Move the census demo to 17 October 2017: the cycle in results communication since 2 October, the PFRA's
+    purchases of 2017 entered, the bilan written, approved by the State (préfecture, PFRA) and UGAP, and
+    published on 16 October (with its announcement)."""
+    from innovation_cycle.services import cycles, results
+
+    clock.simulate(clock.paris_datetime(*RESULTS_OPENS))
+    cycles.move(cycle.id, "advance", expected_state="commitment_census", actor=admin)
+    _day(10, 3)
+    results.save_baseline(cycle.year, DEMO_PURCHASES, DEMO_PURCHASES_SOURCE, actor=admin)
+    _day(10, 9)
+    results.save_editorial(cycle, admin, editorial(cycle))
+    for day, email in ((11, "admin@demo.orcp.fr"), (12, "pfra@demo.orcp.fr"), (13, "ugap@demo.orcp.fr")):
+        _day(10, day)
+        results.approve(cycle, users[email])
+    _day(10, 16)
+    results.publish(cycle, admin)
+    clock.simulate(clock.paris_datetime(*RESULTS_DEMO_DAY))

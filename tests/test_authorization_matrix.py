@@ -183,6 +183,13 @@ ACCESS: dict[str, frozenset[str]] = {
     "results.manage": ADMIN_ONLY,
     "results.approve": NOBODY,
     "results.publish": ADMIN_ONLY,
+    # Issue 8: the secretariat's reference data. The world has a threshold row and the 2017 purchases.
+    "admin.thresholds": ADMIN_ONLY,
+    "admin.threshold_new": ADMIN_ONLY,
+    "admin.threshold_edit": ADMIN_ONLY,
+    "admin.baselines": ADMIN_ONLY,
+    "admin.baseline_new": ADMIN_ONLY,
+    "admin.baseline_edit": ADMIN_ONLY,
 }
 # What an allowed GET answers when it is not 200: forged tokens are refused with a page, not an error.
 GET_STATUS = {
@@ -258,18 +265,25 @@ def _area_a_world(cycle, organization, buyer) -> dict:
 
 
 def _census_world(cycle, organization, buyer, application_id) -> dict:
-    """Issue 8: a buyer's declared commitment, and the cycle's published bilan."""
-    from innovation_cycle.models import Application, Commitment, ResultsReport
+    """Issue 8: a buyer's declared commitment, the cycle's published bilan, a threshold row and the year's
+    purchases (the reference data's edit pages)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from innovation_cycle.models import Application, Commitment, ProcedureThreshold, PurchaseBaseline, ResultsReport
 
     now = cycle.created_at
     application = db.session.get(Application, application_id)
     commitment = Commitment(cycle_id=cycle.id, application_id=application.id, company_id=application.company_id,
                             buyer_organization_id=organization.id, channel="pfra_regional", status="interest",
                             declared_by_buyer=True, recorded_by_id=buyer.id, created_at=now, updated_at=now)
+    threshold = ProcedureThreshold(kind="innovative_no_competition", amount=Decimal(100000),
+                                   valid_from=date(2021, 12, 16), legal_source="R2122-9-1")
     db.session.add_all([commitment, ResultsReport(cycle_id=cycle.id, editorial="Bilan", updated_at=now,
-                                                  published_at=now)])
+                                                  published_at=now), threshold,
+                        PurchaseBaseline(year=cycle.year, amount=Decimal(1000000), source="Rapport")])
     db.session.commit()
-    return {"commitment_id": commitment.id, "year": cycle.year}
+    return {"commitment_id": commitment.id, "year": cycle.year, "threshold_id": threshold.id}
 
 
 def _area_c_world(cycle) -> dict:

@@ -2,7 +2,9 @@
 
 The thresholds are data rows (`ProcedureThreshold`: amount, validity dates, legal source), never constants:
 the rule applied is the one in force at the purchase's expected date (DESIGN §6). The advice is information
-for the recorder, not a legal decision; choosing another procedure asks for a note.
+for the recorder, not a legal decision; choosing another procedure asks for a note. The secretariat keeps the
+rows up to date through its form (`save_threshold`, at the end of this module): a new threshold is a new row
+with its date and source, never an edit of the code.
 
 Sources, checked on 1 December 2026 (see the issue 8 report for how):
 - R2122-9-1: created by décret n° 2021-1634 du 13 décembre 2021 (JORF 15 déc. 2021), in force 16 Dec 2021,
@@ -150,3 +152,144 @@ def thresholds() -> list[Any]:
     from innovation_cycle.models import ProcedureThreshold
 
     return list(db.session.scalars(select(ProcedureThreshold)))
+
+
+# --- the secretariat's rows (admin forms) ----------------------------------------------------------------
+
+KIND_LABELS = {
+    INNOVATIVE: lazy_gettext("Achat innovant sans publicité ni mise en concurrence (art. R2122-9-1)"),
+    EU_CENTRAL: lazy_gettext("Procédure formalisée — fournitures et services des autorités publiques centrales "
+                             "(services de l'État)"),
+    EU_OTHER: lazy_gettext("Procédure formalisée — fournitures et services des autres pouvoirs adjudicateurs"),
+}
+# Every procurement threshold (the highest, the EU's works threshold, is about 5.5 M€) is far below this.
+MAX_THRESHOLD = Decimal("10000000")
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+@dataclass
+class FieldError:
+    field: str | None
+    message: str
+
+
+class Invalid(Exception):
+    """Refused input, each message next to its field (forms.put_errors)."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+def kind_label(kind: str) -> str:
+    return str(KIND_LABELS.get(kind, kind))
+
+
+def amount_errors(text: Any, field: str, *, maximum: Decimal, absurd: str, missing: str
+                  ) -> tuple[Decimal | None, list[FieldError]]:
+    """An amount in euros typed the French way ("100 000", "100 000,00 €"), or a Decimal; positive and under
+    `maximum` (beyond, a typing mistake)."""
+    from flask_babel import gettext as _
+
+    from innovation_cycle.services.commitments import parse_amount
+
+    if isinstance(text, Decimal):
+        amount: Decimal | None = text
+    else:
+        try:
+            amount = parse_amount(text)
+        except ValueError:
+            return None, [FieldError(field, _("Saisissez un montant en euros, par exemple « 100 000 »."))]
+    if amount is None:
+        return None, [FieldError(field, missing)]
+    if amount <= 0:
+        return None, [FieldError(field, _("Le montant doit être positif."))]
+    if amount >= maximum:
+        return None, [FieldError(field, absurd)]
+    return amount, []
+
+
+def _period(valid_from: date | None, valid_to: date | None) -> str:
+    from flask_babel import gettext as _
+
+    start = valid_from.strftime("%d/%m/%Y") if valid_from else "?"
+    if valid_to is None:
+        return _("en vigueur depuis le %(start)s", start=start)
+    return _("du %(start)s au %(end)s", start=start, end=valid_to.strftime("%d/%m/%Y"))
+
+
+def save_threshold(threshold_id: int | None, *, kind: str, amount: Any, valid_from: date | None,
+                   valid_to: date | None, legal_source: str, actor: Any) -> Any:
+    """Add a threshold row, or correct one (`threshold_id`), audited. Two rows of the same rule may not be in
+    force on the same day: the advice must know which one applies, so an overlap is refused, naming the row
+    it overlaps."""
+    from flask_babel import gettext as _
+    from sqlalchemy import select
+
+    from innovation_cycle.extensions import db
+    from innovation_cycle.models import ProcedureThreshold
+    from innovation_cycle.services import audit
+    from innovation_cycle.services.locking import lock_row
+
+    row = None
+    if threshold_id is not None:
+        row = lock_row(ProcedureThreshold, threshold_id)
+        if row is None:
+            raise LookupError(threshold_id)
+    errors: list[FieldError] = []
+    if kind not in KIND_LABELS:
+        errors.append(FieldError("kind", _("Choisissez la règle à laquelle ce seuil s'applique.")))
+    value, amount_problems = amount_errors(
+        amount, "amount", maximum=MAX_THRESHOLD, missing=_("Indiquez le montant du seuil en euros hors taxes."),
+        absurd=_("Ce montant n'est pas plausible pour un seuil de procédure (10 millions d'euros ou plus) : "
+                 "vérifiez la saisie."))
+    errors.extend(amount_problems)
+    if valid_from is None:
+        errors.append(FieldError("valid_from", _("Indiquez la date d'entrée en vigueur du seuil.")))
+    elif not FIRST_DAY <= valid_from <= LAST_DAY:
+        errors.append(FieldError("valid_from", _("Indiquez une date entre 2000 et 2100.")))
+    if valid_to is not None and not FIRST_DAY <= valid_to <= LAST_DAY:
+        errors.append(FieldError("valid_to", _("Indiquez une date entre 2000 et 2100.")))
+    elif valid_to is not None and valid_from is not None and valid_to < valid_from:
+        errors.append(FieldError("valid_to", _("La fin de validité ne peut pas précéder l'entrée en vigueur.")))
+    source = (legal_source or "").strip()
+    if not source:
+        errors.append(FieldError("legal_source", _("Indiquez le texte qui fixe ce seuil (décret, règlement, "
+                                                   "article du code) : l'avis de procédure le cite.")))
+    if valid_from is not None and kind in KIND_LABELS and not any(e.field in ("valid_from", "valid_to")
+                                                                  for e in errors):
+        end = valid_to or LAST_DAY
+        for other in db.session.scalars(select(ProcedureThreshold).where(ProcedureThreshold.kind == kind)
+                                        .order_by(ProcedureThreshold.valid_from)):
+            if row is not None and other.id == row.id:
+                continue
+            if other.valid_from <= end and (other.valid_to or LAST_DAY) >= valid_from:
+                errors.append(FieldError("valid_from", _(
+                    "Cette période chevauche celle d'un autre seuil de la même règle (%(amount)s € HT, %(period)s) : "
+                    "une seule valeur doit s'appliquer à une date ; fermez d'abord l'autre période.",
+                    amount=f"{other.amount:,.0f}".replace(",", "\u202f"),
+                    period=_period(other.valid_from, other.valid_to))))
+                break
+    if errors:
+        raise Invalid(errors)
+    fields = ["kind", "amount", "valid_from", "valid_to", "legal_source"]
+    before = _threshold_snapshot(row, fields) if row is not None else None
+    if row is None:
+        row = ProcedureThreshold()
+        db.session.add(row)
+    row.kind, row.amount, row.valid_from, row.valid_to, row.legal_source = kind, value, valid_from, valid_to, source
+    db.session.flush()
+    after = _threshold_snapshot(row, fields)
+    if before == after:
+        return row
+    audit.record("procedure_threshold.update" if before else "procedure_threshold.create", row, before=before,
+                 after=after, actor=actor)
+    return row
+
+
+def _threshold_snapshot(row: Any, fields: list[str]) -> dict[str, Any]:
+    from innovation_cycle.services import audit
+
+    data = audit.snapshot(row, fields)
+    data["amount"] = str(Decimal(row.amount).quantize(Decimal("0.01")))
+    return data

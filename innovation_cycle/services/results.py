@@ -31,6 +31,7 @@ from innovation_cycle.models import (
     PurchaseBaseline,
     ResultsApproval,
     ResultsReport,
+    Role,
     Theme,
     Tier,
     User,
@@ -360,3 +361,120 @@ def table_rows(bilans: list[CycleBilan]) -> list[list[Any]]:
 
 def _round(value: float | None, digits: int = 4) -> float | str:
     return "" if value is None else round(value, digits)
+
+
+# --- the 2% objective's denominator: the PFRA's purchases per year, entered by the admin ------------------
+
+# A region's State purchases are counted in millions or in hundreds of millions: 100 billion is a typo.
+MAX_BASELINE = Decimal("100000000000")
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def baselines() -> list[PurchaseBaseline]:
+    return list(db.session.scalars(select(PurchaseBaseline).order_by(PurchaseBaseline.year.desc())))
+
+
+def baseline_of(year: int) -> PurchaseBaseline | None:
+    return db.session.get(PurchaseBaseline, year)
+
+
+def save_baseline(year: int | None, amount: Any, source: str, *, actor: User | None,
+                  existing: bool = False) -> PurchaseBaseline:
+    """Enter (or, `existing`, correct) the PFRA's purchases of `year` with the document they come from; audited.
+    A new entry for a year already entered is refused: the admin corrects that one instead."""
+    from innovation_cycle.services.procedures import FieldError, Invalid, amount_errors
+
+    errors: list[FieldError] = []
+    row = None
+    if existing:
+        row = db.session.get(PurchaseBaseline, year, with_for_update=True, populate_existing=True)
+        if row is None:
+            raise LookupError(year)
+    elif year is None:
+        errors.append(FieldError("year", _("Indiquez l'année des achats.")))
+    elif not FIRST_YEAR <= year <= LAST_YEAR:
+        errors.append(FieldError("year", _("Indiquez une année entre %(first)s et %(last)s.", first=FIRST_YEAR,
+                                           last=LAST_YEAR)))
+    elif baseline_of(year) is not None:
+        errors.append(FieldError("year", _("Les achats de %(year)s sont déjà saisis : modifiez-les plutôt.",
+                                           year=year)))
+    value, problems = amount_errors(
+        amount, "amount", maximum=MAX_BASELINE,
+        missing=_("Indiquez le montant des achats de la PFRA pour l'année, en euros hors taxes."),
+        absurd=_("Ce montant n'est pas plausible (100 milliards d'euros ou plus) : vérifiez la saisie."))
+    errors.extend(problems)
+    source = (source or "").strip()
+    if not source:
+        errors.append(FieldError("source", _("Indiquez la source de ce montant (rapport, tableau de bord, "
+                                             "extraction) : le bilan public la cite.")))
+    if errors:
+        raise Invalid(errors)
+    before = ({"amount": str(Decimal(row.amount).quantize(Decimal("0.01"))), "source": row.source}
+              if row is not None else None)
+    if row is None:
+        row = PurchaseBaseline(year=year, amount=value, source=source)
+        db.session.add(row)
+    else:
+        row.amount, row.source = value, source
+    db.session.flush()
+    after = {"amount": str(Decimal(row.amount).quantize(Decimal("0.01"))), "source": row.source}
+    if before == after:
+        return row
+    audit.record("purchase_baseline.update" if before else "purchase_baseline.create",
+                 object_type="purchase_baselines", object_id=row.year, before=before, after=after, actor=actor)
+    return row
+
+
+# --- dashboard: the bilan to write, approve, publish; the cycle to close ---------------------------------
+
+
+def _results_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any]:
+    """The admin: the year's purchases to enter (from the census on), the bilan to write, to publish once
+    approved, the cycle to close once published; a founding partner's user: the draft to approve."""
+    from flask import url_for
+
+    from innovation_cycle.services.dashboard import Task
+
+    if cycle is None or cycle.state not in ("commitment_census", "results_communication"):
+        return []
+    window = cycle.window("results_communication")
+    deadline = window.closes_at if window else None
+    tasks: list[Task] = []
+    report = report_of(cycle)
+    admin = user.has_role(Role.ADMIN)
+    if admin and baseline_of(cycle.year) is None:
+        tasks.append(Task(_("Saisir les achats de la PFRA en %(year)s (dénominateur de l'objectif de 2 %%)",
+                            year=cycle.year), deadline, url_for("admin.baseline_new", year=cycle.year)))
+    if cycle.state != "results_communication":
+        return tasks
+    manage = url_for("results.manage", cycle_id=cycle.id)
+    if admin and (report is None or not report.editorial):
+        tasks.append(Task(_("Rédiger le bilan du cycle %(year)s", year=cycle.year), deadline, manage))
+    elif admin and report.published_at is None:
+        missing = missing_approvals(cycle)
+        if missing:
+            tasks.append(Task(_("Bilan %(year)s : en attente de l'approbation de %(names)s", year=cycle.year,
+                                names=", ".join(o.name for o in missing)), deadline, manage))
+        else:
+            tasks.append(Task(_("Publier le bilan du cycle %(year)s : les membres fondateurs l'ont approuvé",
+                                year=cycle.year), deadline, manage, urgent=True))
+    elif admin:
+        tasks.append(Task(_("Le bilan %(year)s est publié : clore le cycle", year=cycle.year), deadline,
+                          url_for("admin.cycle", cycle_id=cycle.id)))
+    if report is not None and report.editorial and report.published_at is None:
+        organization = founding_partner_of(user, cycle)
+        if organization is not None and organization.id not in {a.organization_id for a in report.approvals}:
+            tasks.append(Task(_("Approuver le bilan du cycle %(year)s pour %(name)s", year=cycle.year,
+                                name=organization.name), deadline,
+                              url_for("results.preview", cycle_id=cycle.id), urgent=True))
+    return tasks
+
+
+def register_tasks() -> None:
+    from innovation_cycle.services.dashboard import TASK_SOURCES
+
+    if _results_tasks not in TASK_SOURCES:
+        TASK_SOURCES.append(_results_tasks)
+
+
+register_tasks()

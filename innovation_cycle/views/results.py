@@ -86,7 +86,8 @@ def manage(cycle_id: int):
             return redirect(url_for("results.manage", cycle_id=cycle.id))
     return render_template("results/manage.html", cycle=cycle, form=form, report=service.report_of(cycle),
                            missing=service.missing_approvals(cycle), button=ButtonForm(formdata=None),
-                           can_approve=can(current_user, "results.approve", cycle))
+                           can_approve=can(current_user, "results.approve", cycle),
+                           baseline=service.baseline_of(cycle.year))
 
 
 def _button_move(cycle_id: int, action: str, do, success: str):

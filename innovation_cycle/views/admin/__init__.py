@@ -1,4 +1,5 @@
-"""The observatory secretariat's pages: conventions, organizations, users, cycles, audit, outbox, clock."""
+"""The observatory secretariat's pages: conventions, organizations, users, cycles, audit, outbox, clock, and the
+procurement reference data (thresholds, the PFRA's purchases per year)."""
 
 from flask import Blueprint
 
@@ -11,5 +12,6 @@ from innovation_cycle.views.admin import (  # noqa: E402,F401  (routes register 
     cycles,
     organizations,
     outbox,
+    procurement,
     users,
 )
