@@ -3,14 +3,16 @@
 its chart component (DSFR Chart, the bilan's charts) into innovation_cycle/static/dsfr-chart/.
 
 The npm packages are pinned in package.json / package-lock.json; `npm ci` fetches exactly those versions, then
-only the files the pages load are copied (about 7 MB of the DSFR's 60; 320 kB of DSFR Chart's 42 MB). The DSFR
+only the files the pages load are copied (about 7 MB of the DSFR's 60; 0.55 MB of DSFR Chart's 42 MB). The DSFR
 copy keeps the package's own dist/ layout so the relative url() references inside the CSS (fonts, icons)
 resolve; the script checks that they do and fails otherwise, rather than leaving pages with missing icons.
 
-DSFR Chart ships every chart type in one bundle and each type in its own; the bilan only draws bar charts, so
-only the bar chart's bundle is copied (314 kB instead of 542 kB for all of them, Vue and Chart.js included).
-Its UMD build is renamed `.js`: Flask would serve `.cjs` as application/octet-stream, which browsers refuse to
-run as a script under `X-Content-Type-Options: nosniff`.
+DSFR Chart ships every chart type in one bundle (DSFRChart, 542 kB with Vue and Chart.js, 176 kB gzipped) and
+each type in its own. The bilan only draws bar charts, but the single-type bundles of 2.0.4 hand
+`{shadowRoot: false}` to customElements.define() instead of Vue's defineCustomElement(): their charts render
+into a shadow root the component's own stylesheet cannot reach (the legend loses its colour keys). So the whole
+bundle is copied, minified UMD build, renamed `.js`: Flask would serve `.cjs` as application/octet-stream,
+which browsers refuse to run as a script under `X-Content-Type-Options: nosniff`.
 
 Usage: python3 scripts/install_dsfr.py [--force]
 Does nothing when the pinned versions are already in place (the VERSION file of each copy); --force
@@ -59,9 +61,9 @@ DSFR = Assets(
 DSFR_CHART = Assets(
     package="@gouvfr/dsfr-chart",
     target=STATIC / "dsfr-chart",
-    files={"dist/BarChart/BarChart.umd.cjs": "bar-chart.js", "dist/BarChart/BarChart.css": "bar-chart.css",
+    files={"dist/DSFRChart/DSFRChart.umd.cjs": "dsfr-chart.umd.js", "dist/DSFRChart/DSFRChart.css": "dsfr-chart.css",
            "LICENSE": "LICENSE"},
-    css_with_urls=["bar-chart.css"],
+    css_with_urls=["dsfr-chart.css"],
 )
 PACKAGES = [DSFR, DSFR_CHART]
 

@@ -108,9 +108,9 @@ def test_charts_are_hidden_images_with_a_text_alternative_until_the_script_runs(
         assert "tableau qui suit" in wrapper.get("aria-label"), figure_id
     tree = html.fromstring(page)
     scripts = [s.get("src") for s in tree.xpath("//script[@src]")]
-    assert any(src.endswith("/static/dsfr-chart/bar-chart.js") for src in scripts)
+    assert any(src.endswith("/static/dsfr-chart/dsfr-chart.umd.js") for src in scripts)
     assert not tree.xpath("//script[not(@src)]")  # nothing inline: the CSP forbids it
-    assert tree.xpath("//link[contains(@href, '/static/dsfr-chart/bar-chart.css')]")
+    assert tree.xpath("//link[contains(@href, '/static/dsfr-chart/dsfr-chart.css')]")
 
 
 def test_the_admins_bilan_page_draws_the_same_charts(world, app, client, login):  # noqa: F811

@@ -162,7 +162,8 @@ def figures(bilans: list[CycleBilan], current: CycleBilan) -> dict[str, Figure]:
                 [_euros(current.committed_by_channel.get(c, Decimal(0))) for c in CHANNELS]),
          Series(_("Notifié"), [_amount(current.contracted_by_channel.get(c, Decimal(0))) for c in CHANNELS],
                 [_euros(current.contracted_by_channel.get(c, Decimal(0))) for c in CHANNELS])],
-        unit="€", footer=[(_("Total"), [_euros(current.committed_total), _euros(current.contracted_total)])])
+        unit="€", horizontal=True,
+        footer=[(_("Total"), [_euros(current.committed_total), _euros(current.contracted_total)])])
 
     sizes = [s for s in SIZES if s in current.by_size]
     size_rows = [current.by_size[s] for s in sizes]

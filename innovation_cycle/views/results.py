@@ -22,7 +22,7 @@ from innovation_cycle.services import results as service
 from workflows.base import MoveRefused
 
 bp = Blueprint("results", __name__, url_prefix="/resultats")
-CHART_SCRIPT = "dsfr-chart/bar-chart.js"
+CHART_SCRIPT = "dsfr-chart/dsfr-chart.umd.js"
 
 
 class EditorialForm(FlaskForm):
