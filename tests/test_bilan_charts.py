@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from census_factories import census_world
 from lxml import html
-from test_results import world  # noqa: F401  (the hand-built fixture, reused as a fixture)
+from test_query_budgets import count_queries
+from test_results import commitment, world  # noqa: F401  (the hand-built fixture, reused as a fixture)
 
 from innovation_cycle import transaction
 from innovation_cycle.extensions import db
@@ -149,3 +151,25 @@ def test_no_chart_for_a_figure_without_data(world, app, client):  # noqa: F811
 def test_chart_pages_only_load_the_chart_assets(published, client):
     assert "dsfr-chart" not in client.get("/").get_data(as_text=True)
     assert db.session.get(ResultsReport, published.cycle.id).published_at is not None
+
+
+def test_the_convention_side_by_side_in_a_bounded_number_of_queries(published, make, client):
+    """Three cycles of the convention: the side-by-side figures chart one series per cycle, and the whole page
+    (bilan, figures, named solutions, layout) stays within the bilan's budget of 20 queries."""
+    for year in (2018, 2019):
+        other = census_world(make, year=year, convention=published.convention, state="results_communication",
+                             companies=published.companies)
+        for application in other.selected * 5:
+            commitment(other, application, "region", "pfra_regional", "interest", "1000")
+    db.session.commit()
+    db.session.expire_all()
+    with count_queries() as statements:
+        page = client.get("/resultats/2017").get_data(as_text=True)
+    charts = charts_of(page)
+    for figure_id in ("funnel", "levels", "lead-times"):
+        assert charts[figure_id]["name"] == ["2017", "2018", "2019"], figure_id
+        assert charts[figure_id]["columns"] == ["2017", "2018", "2019"], figure_id
+    assert charts["funnel"]["y"][1][5] == 10 and charts["funnel"]["y"][2][5] == 10  # commitments per cycle
+    assert charts["convention"]["x"] == [["2017", "2018", "2019"]]
+    assert charts["convention"]["y"][0] == [100000.0, 10000.0, 10000.0]
+    assert len(statements) <= 20, "\n".join(statements)  # 15 today: 8 for the bilan, the rest the page's
