@@ -22,28 +22,30 @@ def test_the_public_results_page_draws_its_charts(walk, world, theme):  # noqa: 
     charts = page.locator(".ic-chart")
     expect(charts).to_have_count(len(FIGURES))
     for figure_id in FIGURES:
-        chart = page.locator(f"#{figure_id}-chart")
-        expect(chart).to_be_visible()
-        canvas = chart.locator("canvas")
-        expect(canvas).to_have_count(1)
-        box = canvas.bounding_box()
-        assert box and box["width"] > 100 and box["height"] > 50, (figure_id, box)
+        expect(page.locator(f"#{figure_id}-chart")).to_be_visible()
+        expect(page.locator(f"#{figure_id}-chart canvas")).to_have_count(1)
         expect(page.locator(f"#{figure_id} table")).to_be_visible()  # the table stays, the source of truth
-    # Chart.js has painted: some pixel of the funnel's canvas is not transparent.
-    painted = page.evaluate("""() => {
+    # Each chart was mounted while hidden: Chart.js sizes its canvas once it is shown, then paints (the funnel's
+    # canvas gets non-transparent pixels). Waited for, not read at once: the machine may be busy.
+    page.wait_for_function("""() => [...document.querySelectorAll('.ic-chart canvas')].every(c => {
+        const box = c.getBoundingClientRect();
+        return box.width > 100 && box.height > 50;
+    })""")
+    page.wait_for_function("""() => {
         const c = document.querySelector('#funnel-chart canvas');
         const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         for (let i = 3; i < data.length; i += 4) { if (data[i] > 0) return true; }
         return false;
     }""")
-    assert painted
     # The legend names the cycles. Sweeping the pointer over the bars opens no tooltip: DSFR Chart's tooltip
-    # writes style attributes through innerHTML, which the CSP refuses (one console error per hovered bar).
+    # writes style attributes through innerHTML, which the CSP refuses (one console error per hovered bar: 9 on
+    # this sweep when the canvas is given its pointer events back).
     expect(page.locator("#funnel-chart .chart_legend")).to_contain_text("2017")
-    box = page.locator("#amounts-chart canvas").bounding_box()
-    for y in (0.3, 0.5, 0.7):
-        for x in range(5, 100, 10):
-            page.mouse.move(box["x"] + box["width"] * x / 100, box["y"] + box["height"] * y)
+    canvas = page.locator("#amounts-chart canvas")
+    canvas.scroll_into_view_if_needed()  # the pointer only reaches what is in the viewport
+    box = canvas.bounding_box()
+    for y in range(10, 100, 10):  # down the horizontal bars, near their start
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * y / 100)
     assert page.evaluate("() => [...document.querySelectorAll('.ic-chart .tooltip')]"
                          ".every(t => t.style.opacity !== '1')")
     visitor.check_page()
