@@ -173,3 +173,14 @@ def test_the_convention_side_by_side_in_a_bounded_number_of_queries(published, m
     assert charts["convention"]["x"] == [["2017", "2018", "2019"]]
     assert charts["convention"]["y"][0] == [100000.0, 10000.0, 10000.0]
     assert len(statements) <= 20, "\n".join(statements)  # 15 today: 8 for the bilan, the rest the page's
+
+
+def test_labels_reach_the_chart_as_text_never_as_markup(world, app, client):  # noqa: F811
+    """A theme named with markup and quotes: the attribute holds it escaped, the chart reads it back verbatim."""
+    app.config["CHARTS_ENABLED"] = True
+    name = '<img src=x onerror="alert(1)"> & « Accueil »'
+    world.needs[0].themes[0].name = name
+    publish(world)
+    page = client.get("/resultats/2017").get_data(as_text=True)
+    assert "<img src=x" not in page
+    assert charts_of(page)["themes"]["x"] == [[name]]
