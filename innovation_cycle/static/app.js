@@ -28,7 +28,23 @@
     });
   }
 
+  /* The bilan's charts (templates/macros/figures.html): their wrappers stay hidden, and the pages show their
+     data tables only, until DSFR Chart has defined <bar-chart> — so no JavaScript, a blocked script or
+     assets not installed leave no empty box. */
+  function revealCharts() {
+    var charts = document.querySelectorAll(".ic-chart[hidden]");
+    if (!charts.length || !window.customElements) {
+      return;
+    }
+    window.customElements.whenDefined("bar-chart").then(function () {
+      Array.prototype.forEach.call(charts, function (chart) {
+        chart.hidden = false;
+      });
+    });
+  }
+
   function start() {
+    revealCharts();
     bindDisclosures();
     focusErrorSummary();
   }

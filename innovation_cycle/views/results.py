@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,19 +17,12 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Cycle
-from innovation_cycle.services import commitments as commitment_service
+from innovation_cycle.services import bilan_figures
 from innovation_cycle.services import results as service
 from workflows.base import MoveRefused
-from workflows.commitment import LEVELS
 
 bp = Blueprint("results", __name__, url_prefix="/resultats")
-
-FUNNEL_LABELS = {
-    "needs_submitted": _l("Besoins soumis"), "needs_accepted": _l("Besoins acceptés"),
-    "answers_submitted": _l("Réponses déposées"), "answers_eligible": _l("Réponses éligibles"),
-    "answers_selected": _l("Solutions retenues"), "commitments": _l("Engagements recensés"),
-    "contracted": _l("Marchés notifiés"),
-}
+CHART_SCRIPT = "dsfr-chart/dsfr-chart.umd.js"
 
 
 class EditorialForm(FlaskForm):
@@ -43,13 +38,27 @@ def _cycle(cycle_id: int, action: str) -> Cycle:
     return cycle
 
 
-def _context(cycle: Cycle) -> dict:
+def charts_installed() -> bool:
+    """DSFR Chart's assets are in place (scripts/install_dsfr.py); without them the pages show their tables only.
+    `CHARTS_ENABLED` in the configuration overrides the check (tests, or a site that wants tables only)."""
+    configured = current_app.config.get("CHARTS_ENABLED")
+    if configured is not None:
+        return bool(configured)
+    return (Path(current_app.static_folder) / CHART_SCRIPT).is_file()
+
+
+def _figures(cycle: Cycle) -> dict:
+    """The bilan of the cycle's convention (its cycles side by side) as the pages draw it: tables and charts."""
     side_by_side = service.convention_bilan(cycle.convention)
+    current = next(b for b in side_by_side if b.cycle_id == cycle.id)
+    return {"bilans": side_by_side, "current": current, "figures": bilan_figures.figures(side_by_side, current),
+            "charts": charts_installed()}
+
+
+def _context(cycle: Cycle) -> dict:
     named, unnamed = service.named_solutions(cycle)
-    return {"cycle": cycle, "bilans": side_by_side, "current": next(b for b in side_by_side if b.cycle_id == cycle.id),
-            "funnel_labels": FUNNEL_LABELS, "levels": [*LEVELS, "abandoned"], "named": named, "unnamed": unnamed,
-            "report": service.report_of(cycle), "channel_label": commitment_service.channel_label,
-            "size_labels": service.SIZE_LABELS, "objective": service.OBJECTIVE}
+    return {"cycle": cycle, "named": named, "unnamed": unnamed, "report": service.report_of(cycle),
+            **_figures(cycle)}
 
 
 @bp.get("/<int:year>")
@@ -87,7 +96,7 @@ def manage(cycle_id: int):
     return render_template("results/manage.html", cycle=cycle, form=form, report=service.report_of(cycle),
                            missing=service.missing_approvals(cycle), button=ButtonForm(formdata=None),
                            can_approve=can(current_user, "results.approve", cycle),
-                           baseline=service.baseline_of(cycle.year))
+                           baseline=service.baseline_of(cycle.year), **_figures(cycle))
 
 
 def _button_move(cycle_id: int, action: str, do, success: str):
