@@ -179,6 +179,12 @@ ACCESS: dict[str, frozenset[str]] = {
     "commitments.name_consent": frozenset({COMPANY}),
     "results.public": EVERYONE,
     "results.bilan_csv": EVERYONE,
+    # Issue 8, item 6: the published bilan's open data (no login), and the same files for the admin's check
+    # before publication (the world's preview key is the DECP file).
+    "results.bilan_xlsx": EVERYONE,
+    "results.decp": EVERYONE,
+    "results.ocds": EVERYONE,
+    "results.open_data_preview": ADMIN_ONLY,
     "results.preview": ADMIN_ONLY,
     "results.manage": ADMIN_ONLY,
     "results.approve": NOBODY,
@@ -269,7 +275,7 @@ def _census_world(cycle, organization, buyer, application_id) -> dict:
     db.session.add_all([commitment, ResultsReport(cycle_id=cycle.id, editorial="Bilan", updated_at=now,
                                                   published_at=now)])
     db.session.commit()
-    return {"commitment_id": commitment.id, "year": cycle.year}
+    return {"commitment_id": commitment.id, "year": cycle.year, "key": "decp"}
 
 
 def _area_c_world(cycle) -> dict:
