@@ -212,6 +212,7 @@ def test_the_files_are_public_once_the_bilan_is_published(world, client, login):
     assert "PREF59-2017-1" not in page and "précisez la procédure" in page  # the DECP gap, named by solution
     preview = client.get(f"/resultats/cycle/{world.cycle.id}/donnees/decp")
     assert preview.status_code == 200 and preview.mimetype == "application/json"
+    validate_ocds(client.get(f"/resultats/cycle/{world.cycle.id}/donnees/ocds").get_json())  # not published yet
     assert client.get(f"/resultats/cycle/{world.cycle.id}/donnees/nope").status_code == 404
     client.post("/compte/deconnexion")
     publish(world)

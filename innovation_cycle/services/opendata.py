@@ -57,9 +57,10 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "opendata" / "schemas"
 DECP_SCHEMA = SCHEMAS / "decp-v2.0.3-marches.json"
 OCDS_PACKAGE_SCHEMA = SCHEMAS / "ocds-1.1.5-release-package-schema.json"
 OCDS_RELEASE_SCHEMA = SCHEMAS / "ocds-1.1.5-release-schema.json"
-OCDS_BIDS_EXTENSION = SCHEMAS / "ocds-bids-extension-v1.1.5-release-schema.json"
+OCDS_BIDS_EXTENSION = SCHEMAS / "ocds-bids-extension-release-schema.json"
+# The bids extension ("Bids and expressions of interest", compatible with OCDS 1.1), at the commit shipped.
 OCDS_BIDS_EXTENSION_URL = ("https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/"
-                           "v1.1.5/extension.json")
+                           "018e0a92aa0e0918ab0e4be138195f120e858c99/extension.json")
 OCDS_VERSION = "1.1"
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
 SIRET_SCHEME = "FR-SIRET"
@@ -285,7 +286,8 @@ def ocds(cycle: Cycle, uri: str) -> dict[str, Any]:
     """The cycle as an OCDS 1.1.5 release package: one release for the AMI (the accepted needs as planning,
     the AMI as the tender, the answers as bids) and one per contracted commitment (its buyer, the award and the
     contract), each contract related to the AMI that sourced it."""
-    published_at = _iso(results.report_of(cycle).published_at if results.report_of(cycle) else clock.now())
+    report = results.report_of(cycle)
+    published_at = _iso(report.published_at if report and report.published_at else clock.now())
     releases = [_ami_release(cycle, published_at)]
     releases += [_contract_release(cycle, c, published_at) for c in _contracted(cycle)]
     return {
@@ -327,8 +329,8 @@ def _ami_release(cycle: Cycle, published_at: str) -> dict[str, Any]:
         .options(joinedload(Application.company).joinedload(Company.organization)).order_by(Application.id)))
     details, tenderers = [], []
     for number, answer in enumerate(answers, start=1):
-        bid: dict[str, Any] = {"id": f"manifestation-{number}", "date": _iso(answer.submitted_at),
-                               "status": BID_STATUS[answer.status]}
+        bid: dict[str, Any] = {"id": f"manifestation-{number}", "submissionType": "expressionOfInterest",
+                               "date": _iso(answer.submitted_at), "status": BID_STATUS[answer.status]}
         if answer.named_in_results:  # only the companies that agreed are named (module docstring)
             org = answer.company.organization
             add(org, "tenderer")
