@@ -172,6 +172,9 @@ def test_the_cycle_as_an_ocds_release_package(world):
     assert ugap["awards"][0]["value"] == {"amount": 78000, "currency": "EUR"}
     assert ugap["contracts"][0]["awardID"] == ugap["awards"][0]["id"]
     assert ugap["relatedProcesses"][0]["identifier"] == ami["ocid"]
+    period = ugap["contracts"][0]["period"]
+    assert period["startDate"].startswith("2017-09-20") and period["endDate"].startswith("2018-09-20")
+    assert period["durationInDays"] == 365
 
 
 def test_unnamed_companies_without_a_contract_are_never_named(world):

@@ -8,12 +8,15 @@
 The schemas are shipped in innovation_cycle/opendata/schemas/ (SOURCES.md gives their origin, version and
 licence); tests/test_opendata.py validates both outputs against them.
 
-Who is named. A contract's holder is public: the essential data of every public contract of 40,000 EUR excl.
-VAT or more, the holder's identifier included, are published by the buyer (code de la commande publique, art.
-L2196-2 and R2196-1; annex of the arrêté du 22 décembre 2022), and the census's contracts are published as
-such whatever the company chose about the results page. An answer to the AMI is not a contract: a company that
-did not agree to be named in the results (`Application.named_in_results`) appears in the OCDS bids only as an
-anonymous bid (an opaque id, its status, no tenderer) and in the bids statistics, never by name or SIRET.
+Who is named. A contract's holder is public: the buyer publishes the essential data of its contracts, the
+holder's identifier included, for every contract of 40,000 EUR excl. VAT or more (code de la commande publique,
+art. L2196-2 and R2196-1; arrêté du 22 décembre 2022, annex); below that amount a signed contract is still a
+communicable administrative document whose holder and price are not covered by business secrecy (code des
+relations entre le public et l'administration, art. L311-1 and L311-6). So the census's contracts are published
+with their holder whatever the company chose about the results page. An answer to the AMI is not a contract: a
+company that did not agree to be named in the results (`Application.named_in_results`) appears in the OCDS bids
+only as an anonymous expression of interest (an opaque id, its date and status, no tenderer) and in the bids
+statistics, never by name or SIRET; the same holds for the buyers of confidential needs (no name in planning).
 
 What the census does not record and DECP requires (CCAG, price form and type, advance, offers received, social
 and environmental considerations) is written with the values of a contract without them ("Pas de CCAG", "Pas
@@ -51,6 +54,7 @@ from innovation_cycle.models import (
     OrganizationKind,
 )
 from innovation_cycle.services import listings, results
+from innovation_cycle.services.commitments import CONTRACT_FIELDS
 from innovation_cycle.services.cycles import windows_of
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "opendata" / "schemas"
@@ -92,9 +96,13 @@ FILES = {
 # --- the bilan as XLSX -------------------------------------------------------------------------------------
 
 
-def bilan_export(cycle: Cycle) -> listings.Export:
+def _bilan_rows(cycle: Cycle) -> list[list[Any]]:
+    return results.table_rows(results.convention_bilan(cycle.convention))
+
+
+def bilan_export(cycle: Cycle, rows: list[list[Any]] | None = None) -> listings.Export:
     """The bilan's table (the CSV's rows, same figures) as the listings' export type."""
-    rows = results.table_rows(results.convention_bilan(cycle.convention))
+    rows = rows if rows is not None else _bilan_rows(cycle)
     header, body = rows[0], rows[1:]
     # The first column holds indicator codes; Decimal amounts and float shares stay numbers in the sheet.
     return listings.Export([str(h) for h in header], len(body), iter([[_blank(v) for v in row] for row in body]))
@@ -104,15 +112,16 @@ def _blank(value: Any) -> Any:
     return None if value == "" else value
 
 
-def bilan_xlsx(cycle: Cycle) -> bytes:
-    return listings.to_xlsx(bilan_export(cycle), f"Bilan {cycle.year}")
+def bilan_xlsx(cycle: Cycle, rows: list[list[Any]] | None = None) -> bytes:
+    return listings.to_xlsx(bilan_export(cycle, rows), f"Bilan {cycle.year}")
 
 
-def bilan_csv(cycle: Cycle) -> bytes:
+def bilan_csv(cycle: Cycle, rows: list[list[Any]] | None = None) -> bytes:
+    """UTF-8, comma-separated, decimal points: the open-data CSV (not the listings' French-Excel one)."""
     import csv
 
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(results.table_rows(results.convention_bilan(cycle.convention)))
+    csv.writer(buffer).writerows(rows if rows is not None else _bilan_rows(cycle))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -175,6 +184,8 @@ def decp_gaps(cycle: Cycle) -> list[tuple[Commitment, str]]:
 def _decp_gap(commitment: Commitment) -> str | None:
     if not (decp_buyer(commitment).siret or "").isdigit():
         return "buyer_siret"
+    if any(getattr(commitment, f) in (None, "") for f in CONTRACT_FIELDS):
+        return "incomplete"  # recorded before the contract's essential data were required
     if commitment.contract_procedure not in DECP_PROCEDURES:
         return "procedure"
     return None
@@ -234,8 +245,9 @@ def decp(cycle: Cycle) -> dict[str, Any]:
 # --- OCDS 1.1.5 --------------------------------------------------------------------------------------------
 
 # The census's procedures as OCDS's closed `method` codelist (procurementMethodDetails keeps the French name).
+# "formal" may be open (appel d'offres ouvert) or selective (restreint, négociation, dialogue): left null.
 OCDS_METHODS = {"innovative_no_competition": "direct", "ugap": "direct", "innovation_partnership": "selective",
-                "formal": "open", "adapted": None, "other": None}
+                "formal": None, "adapted": None, "other": None}
 BID_STATUS = {"submitted": "pending", "eligible": "valid", "selected": "valid", "not_selected": "valid",
               "ineligible": "disqualified"}
 
@@ -251,6 +263,15 @@ def _iso(value: datetime | None) -> str | None:
 
 def _day_start(value: date) -> str:
     return clock.to_paris(datetime(value.year, value.month, value.day, tzinfo=clock.PARIS)).isoformat()
+
+
+def _add_months(start: date, months: int) -> date:
+    """The same day `months` later (the month's last day when it has fewer days): a contract's end."""
+    import calendar
+
+    month = start.month - 1 + months
+    year, month = start.year + month // 12, month % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 def _party(org: Organization, *roles: str) -> dict[str, Any]:
@@ -416,7 +437,9 @@ def _contract_release(cycle: Cycle, commitment: Commitment, published_at: str) -
         contract["dateSigned"] = _day_start(notified)
         period: dict[str, Any] = {"startDate": _day_start(notified)}
         if commitment.contract_duration_months:
-            period["durationInDays"] = commitment.contract_duration_months * 30
+            end = _add_months(notified, commitment.contract_duration_months)
+            period["endDate"] = _day_start(end)
+            period["durationInDays"] = (end - notified).days
         contract["period"] = period
     if commitment.contract_identifier:
         contract["description"] = f"Identifiant du marché : {commitment.contract_identifier}"
@@ -448,17 +471,20 @@ def to_json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def render(cycle: Cycle, key: str, ocds_uri: str = "") -> bytes:
-    """The bytes of one open-data file of the cycle (keys of FILES); `ocds_uri`: where the package is served."""
+def render(cycle: Cycle, key: str, ocds_uri: str = "", rows: list[list[Any]] | None = None) -> bytes:
+    """The bytes of one open-data file of the cycle (keys of FILES); `ocds_uri`: where the package is served;
+    `rows`: the bilan's table when the caller has it already."""
     if key == "bilan-csv":
-        return bilan_csv(cycle)
+        return bilan_csv(cycle, rows)
     if key == "bilan-xlsx":
-        return bilan_xlsx(cycle)
+        return bilan_xlsx(cycle, rows)
     if key == "decp":
         return to_json(decp(cycle))
     return to_json(ocds(cycle, ocds_uri or f"urn:ocds:{ami_ocid(cycle)}"))
 
 
 def sizes(cycle: Cycle, ocds_uri: str = "") -> dict[str, int]:
-    """Each file's size in bytes, for the download links (the files are small: a cycle's bilan and contracts)."""
-    return {key: len(render(cycle, key, ocds_uri)) for key in FILES}
+    """Each file's size in bytes, for the download links (the files are small: a cycle's bilan and its
+    contracts); the bilan is computed once for both of its formats."""
+    rows = _bilan_rows(cycle)
+    return {key: len(render(cycle, key, ocds_uri, rows)) for key in FILES}
