@@ -483,8 +483,8 @@ def render(cycle: Cycle, key: str, ocds_uri: str = "", rows: list[list[Any]] | N
     return to_json(ocds(cycle, ocds_uri or f"urn:ocds:{ami_ocid(cycle)}"))
 
 
-def sizes(cycle: Cycle, ocds_uri: str = "") -> dict[str, int]:
+def sizes(cycle: Cycle, ocds_uri: str = "", bilans: list[results.CycleBilan] | None = None) -> dict[str, int]:
     """Each file's size in bytes, for the download links (the files are small: a cycle's bilan and its
-    contracts); the bilan is computed once for both of its formats."""
-    rows = _bilan_rows(cycle)
+    contracts); the bilan is computed once for both of its formats, or not at all when the page has it."""
+    rows = results.table_rows(bilans) if bilans is not None else _bilan_rows(cycle)
     return {key: len(render(cycle, key, ocds_uri, rows)) for key in FILES}

@@ -50,14 +50,14 @@ def _context(cycle: Cycle) -> dict:
     return {"cycle": cycle, "bilans": side_by_side, "current": next(b for b in side_by_side if b.cycle_id == cycle.id),
             "funnel_labels": FUNNEL_LABELS, "levels": [*LEVELS, "abandoned"], "named": named, "unnamed": unnamed,
             "report": service.report_of(cycle), "channel_label": commitment_service.channel_label,
-            "size_labels": service.SIZE_LABELS, "objective": service.OBJECTIVE, **_open_data(cycle)}
+            "size_labels": service.SIZE_LABELS, "objective": service.OBJECTIVE, **_open_data(cycle, side_by_side)}
 
 
 PUBLIC_ENDPOINTS = {"bilan-csv": "results.bilan_csv", "bilan-xlsx": "results.bilan_xlsx", "decp": "results.decp",
                     "ocds": "results.ocds"}
 
 
-def _open_data(cycle: Cycle) -> dict:
+def _open_data(cycle: Cycle, bilans: list | None = None) -> dict:
     """The download links' files, sizes (DSFR download links show format and size) and addresses: the public
     ones once the bilan is published, the preview's before (the public ones answer 404 until then)."""
     if service.is_published(cycle):
@@ -65,7 +65,7 @@ def _open_data(cycle: Cycle) -> dict:
     else:
         links = {key: url_for("results.open_data_preview", cycle_id=cycle.id, key=key) for key in opendata.FILES}
     return {"open_data_files": opendata.FILES, "open_data_links": links, "open_data_sizes": opendata.sizes(
-        cycle, url_for("results.ocds", year=cycle.year, _external=True))}
+        cycle, url_for("results.ocds", year=cycle.year, _external=True), bilans)}
 
 
 @bp.get("/<int:year>")
