@@ -84,6 +84,12 @@ def from_environment(instance_path: str) -> dict:
         "CONTACT_EMAIL": os.environ.get("CONTACT_EMAIL") or None,
         # Attachments live outside the static folder, served only through the policy.
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(Path(instance_path) / "uploads"),
+        # --- Issue 8, item 6: open data --- The OCID prefix the Open Contracting Partnership assigns to the
+        # publisher ("ocds-" and 6 characters); the default is a placeholder for the demo, to replace before
+        # publishing for real (a placeholder prefix makes the OCDS identifiers not globally unique).
+        "OCDS_OCID_PREFIX": os.environ.get("OCDS_OCID_PREFIX") or "ocds-xxxxxx",
+        "OCDS_PUBLISHER_NAME": os.environ.get("OCDS_PUBLISHER_NAME")
+        or "Observatoire régional de la commande publique Hauts-de-France",
     }
 
 

@@ -179,6 +179,12 @@ ACCESS: dict[str, frozenset[str]] = {
     "commitments.name_consent": frozenset({COMPANY}),
     "results.public": EVERYONE,
     "results.bilan_csv": EVERYONE,
+    # Issue 8, item 6: the published bilan's open data (no login), and the same files for the admin's check
+    # before publication (the world's preview key is the DECP file).
+    "results.bilan_xlsx": EVERYONE,
+    "results.decp": EVERYONE,
+    "results.ocds": EVERYONE,
+    "results.open_data_preview": ADMIN_ONLY,
     "results.preview": ADMIN_ONLY,
     "results.manage": ADMIN_ONLY,
     "results.approve": NOBODY,
@@ -283,7 +289,7 @@ def _census_world(cycle, organization, buyer, application_id) -> dict:
                                                   published_at=now), threshold,
                         PurchaseBaseline(year=cycle.year, amount=Decimal(1000000), source="Rapport")])
     db.session.commit()
-    return {"commitment_id": commitment.id, "year": cycle.year, "threshold_id": threshold.id}
+    return {"commitment_id": commitment.id, "year": cycle.year, "threshold_id": threshold.id, "key": "decp"}
 
 
 def _area_c_world(cycle) -> dict:

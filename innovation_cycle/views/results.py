@@ -17,7 +17,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Cycle
-from innovation_cycle.services import bilan_figures
+from innovation_cycle.services import bilan_figures, opendata
 from innovation_cycle.services import results as service
 from workflows.base import MoveRefused
 
@@ -57,8 +57,24 @@ def _figures(cycle: Cycle) -> dict:
 
 def _context(cycle: Cycle) -> dict:
     named, unnamed = service.named_solutions(cycle)
-    return {"cycle": cycle, "named": named, "unnamed": unnamed, "report": service.report_of(cycle),
-            **_figures(cycle)}
+    figures = _figures(cycle)
+    return {"cycle": cycle, "named": named, "unnamed": unnamed, "report": service.report_of(cycle), **figures,
+            **_open_data(cycle, figures["bilans"])}
+
+
+PUBLIC_ENDPOINTS = {"bilan-csv": "results.bilan_csv", "bilan-xlsx": "results.bilan_xlsx", "decp": "results.decp",
+                    "ocds": "results.ocds"}
+
+
+def _open_data(cycle: Cycle, bilans: list | None = None) -> dict:
+    """The download links' files, sizes (DSFR download links show format and size) and addresses: the public
+    ones once the bilan is published, the preview's before (the public ones answer 404 until then)."""
+    if service.is_published(cycle):
+        links = {key: url_for(endpoint, year=cycle.year) for key, endpoint in PUBLIC_ENDPOINTS.items()}
+    else:
+        links = {key: url_for("results.open_data_preview", cycle_id=cycle.id, key=key) for key in opendata.FILES}
+    return {"open_data_files": opendata.FILES, "open_data_links": links, "open_data_sizes": opendata.sizes(
+        cycle, url_for("results.ocds", year=cycle.year, _external=True), bilans)}
 
 
 @bp.get("/<int:year>")
@@ -93,10 +109,12 @@ def manage(cycle_id: int):
             transaction.commit()
             flash(_("Le texte du bilan est enregistré. Les membres fondateurs peuvent l'approuver."), "success")
             return redirect(url_for("results.manage", cycle_id=cycle.id))
+    figures = _figures(cycle)
     return render_template("results/manage.html", cycle=cycle, form=form, report=service.report_of(cycle),
                            missing=service.missing_approvals(cycle), button=ButtonForm(formdata=None),
                            can_approve=can(current_user, "results.approve", cycle),
-                           baseline=service.baseline_of(cycle.year), **_figures(cycle))
+                           baseline=service.baseline_of(cycle.year), decp_gaps=opendata.decp_gaps(cycle),
+                           **figures, **_open_data(cycle, figures["bilans"]))
 
 
 def _button_move(cycle_id: int, action: str, do, success: str):
@@ -130,17 +148,57 @@ def publish(cycle_id: int):
     return redirect(url_for("results.manage", cycle_id=cycle.id))
 
 
+# --- open data (issue 8, item 6): the published bilan's files, no login; 404 until the bilan is published ---
+
+
+def _published(year: int) -> Cycle:
+    cycle = service.published_cycle(year)
+    if cycle is None:
+        abort(404)
+    return cycle
+
+
+def _file(cycle: Cycle, key: str) -> Response:
+    spec = opendata.FILES[key]
+    body = opendata.render(cycle, key, url_for("results.ocds", year=cycle.year, _external=True))
+    return Response(body, mimetype=spec.mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{spec.filename(cycle.year)}"',
+        "X-Content-Type-Options": "nosniff"})
+
+
 @bp.get("/<int:year>/bilan.csv")
 @requires("results.public")
 def bilan_csv(year: int):
     """The published bilan as open data: the convention's cycles side by side (UTF-8, comma-separated)."""
-    import csv
-    import io
+    return _file(_published(year), "bilan-csv")
 
-    cycle = service.published_cycle(year)
-    if cycle is None:
+
+@bp.get("/<int:year>/bilan.xlsx")
+@requires("results.public")
+def bilan_xlsx(year: int):
+    """The same table as the CSV, as a spreadsheet (the listings' export writer)."""
+    return _file(_published(year), "bilan-xlsx")
+
+
+@bp.get("/<int:year>/decp.json")
+@requires("results.public")
+def decp(year: int):
+    """The cycle's contracted commitments as DECP v2 essential data."""
+    return _file(_published(year), "decp")
+
+
+@bp.get("/<int:year>/ocds.json")
+@requires("results.public")
+def ocds(year: int):
+    """The cycle as an OCDS 1.1.5 release package."""
+    return _file(_published(year), "ocds")
+
+
+@bp.get("/cycle/<int:cycle_id>/donnees/<string:key>")
+@requires("results.preview")
+def open_data_preview(cycle_id: int, key: str):
+    """The same files before publication, for the admin and the founders who check them before approving."""
+    cycle = _cycle(cycle_id, "results.preview")
+    if key not in opendata.FILES:
         abort(404)
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(service.table_rows(service.convention_bilan(cycle.convention)))
-    return Response(buffer.getvalue(), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="bilan-{year}.csv"'})
+    return _file(cycle, key)
