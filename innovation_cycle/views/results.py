@@ -59,22 +59,22 @@ def _context(cycle: Cycle) -> dict:
     named, unnamed = service.named_solutions(cycle)
     figures = _figures(cycle)
     return {"cycle": cycle, "named": named, "unnamed": unnamed, "report": service.report_of(cycle), **figures,
-            **_open_data(cycle, figures["bilans"])}
+            **_open_data(cycle, figures["bilans"], measure=False)}
 
 
 PUBLIC_ENDPOINTS = {"bilan-csv": "results.bilan_csv", "bilan-xlsx": "results.bilan_xlsx", "decp": "results.decp",
                     "ocds": "results.ocds"}
 
 
-def _open_data(cycle: Cycle, bilans: list | None = None) -> dict:
+def _open_data(cycle: Cycle, bilans: list | None = None, measure: bool = True) -> dict:
     """The download links' files, sizes (DSFR download links show format and size) and addresses: the public
     ones once the bilan is published, the preview's before (the public ones answer 404 until then)."""
     if service.is_published(cycle):
         links = {key: url_for(endpoint, year=cycle.year) for key, endpoint in PUBLIC_ENDPOINTS.items()}
     else:
         links = {key: url_for("results.open_data_preview", cycle_id=cycle.id, key=key) for key in opendata.FILES}
-    return {"open_data_files": opendata.FILES, "open_data_links": links, "open_data_sizes": opendata.sizes(
-        cycle, url_for("results.ocds", year=cycle.year, _external=True), bilans)}
+    sizes = opendata.sizes(cycle, url_for("results.ocds", year=cycle.year, _external=True), bilans) if measure else {}
+    return {"open_data_files": opendata.FILES, "open_data_links": links, "open_data_sizes": sizes}
 
 
 @bp.get("/<int:year>")
