@@ -62,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_SEND_LEASE": 10 * 60,
     "NOTIFY_JOB_TIMEOUT": 5 * 60,
     # Rows per job: one SMTP connection carries a batch.
-    "NOTIFY_BATCH_SIZE": 25,
+    "NOTIFY_BATCH_SIZE": 100,
     # Rows the dispatcher hands over per transaction.
     "NOTIFY_DISPATCH_CHUNK": 500,
     "MAIL_TIMEOUT": 30,
