@@ -540,6 +540,93 @@ def test_a_worker_killed_mid_send_is_taken_back_after_its_lease(app, queued, cen
     assert {(r.status, r.attempts) for r in rows(kind="reminder")} == {("sent", 2)}
 
 
+class Killed(BaseException):
+    """The worker process dies (SIGKILL): nothing after this point runs, not even an `except Exception`."""
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_the_mail_in_flight(app, queued, make,
+                                                                                       census_world, clock, smtp,
+                                                                                       monkeypatch):
+    """One job carries the batch on one connection: a worker that dies right after the server accepted the
+    second mail, before its `sent` mark, leaves the first one marked (its mark is committed before the next
+    mail's message leaves), the second one `sending` (the documented window: sent again after the lease,
+    with the same Message-ID) and the third one, never attempted, `sending` too: sent once after the lease."""
+    from innovation_cycle.services import mail
+
+    make.user(Role.PFRA_AGENT, email="pfra2@etat.fr", password=None)
+    clock.set(CENSUS_DUE)
+    notifications.dispatch_due()
+    assert tasks.queue(app).count == 1  # one job, three mails
+    ids = [r.id for r in rows(kind="reminder")]
+    assert len(ids) == 3
+    original, sends = mail.Transport.send, []
+
+    def dying_send(self, row, ready=None):
+        used = original(self, row, ready)
+        sends.append(row.id)
+        if len(sends) == 2:
+            raise Killed  # after the SMTP server accepted the second mail, before its mark
+        return used
+
+    monkeypatch.setattr(mail.Transport, "send", dying_send)
+    with pytest.raises(Killed):
+        tasks.send_notifications(ids)
+    monkeypatch.setattr(mail.Transport, "send", original)
+    queued.flushdb()  # the job died with its worker
+    states = {r.id: r.status for r in rows(kind="reminder")}
+    assert [states[i] for i in ids] == ["sent", "sending", "sending"]
+    assert len(smtp.messages) == 2
+
+    clock.advance(seconds=app.config["NOTIFY_SEND_LEASE"] + 1)
+    assert notifications.dispatch_due().recovered == 2
+    work(app)
+    assert {r.status for r in rows(kind="reminder")} == {"sent"}
+    by_id = {}
+    for message in smtp.messages:
+        by_id.setdefault(message["Message-ID"], []).append(message["To"])
+    counts = sorted(len(v) for v in by_id.values())
+    assert len(by_id) == 3 and counts == [1, 1, 2]  # no loss; one repeat, the mail in flight, same Message-ID
+    [repeated] = [k for k, v in by_id.items() if len(v) == 2]
+    assert repeated.startswith(f"<notification-{ids[1]}@")
+
+
+def test_each_mark_is_committed_before_the_next_mail_leaves(app, queued, make, census_world, clock, smtp,
+                                                            monkeypatch):
+    """The marks overlap the next mail's envelope, never its message: when a mail's DATA is about to leave,
+    every mail the server accepted before it is `sent` in the database, as another process sees it."""
+    from sqlalchemy import create_engine
+
+    from innovation_cycle.services import mail
+
+    for n in range(3):
+        make.user(Role.PFRA_AGENT, email=f"agent{n}@etat.fr", password=None)
+    clock.set(CENSUS_DUE)
+    notifications.dispatch_due()
+    ids = [r.id for r in rows(kind="reminder")]
+    observer = create_engine(db.engine.url)
+    accepted, unmarked_seen = [], []
+    original = mail._send_split
+
+    def watched(host, sender, recipient, wire, ready):
+        def check():
+            if ready:
+                ready()
+            if accepted:
+                with observer.connect() as conn:
+                    sent = set(conn.execute(select(Notification.id).where(
+                        Notification.id.in_(accepted), Notification.status == "sent")).scalars())
+                unmarked_seen.append(sorted(set(accepted) - sent))
+        original(host, sender, recipient, wire, check)
+        accepted.append(int(re.search(rb"notification-(\d+)@", wire).group(1)))
+
+    monkeypatch.setattr(mail, "_send_split", watched)
+    assert tasks.send_notifications(ids) == 5
+    observer.dispose()
+    assert sorted(accepted) == ids and len(unmarked_seen) == 4
+    assert unmarked_seen == [[]] * 4
+    assert {r.status for r in rows(kind="reminder")} == {"sent"}
+
+
 def test_account_mails_go_through_the_queue_after_the_commit(app, queued, client, make, smtp):
     make.user(Role.BUYER, email="lea@lille.fr", password=None)
     client.post("/compte/mot-de-passe-oublie", data={"email": "lea@lille.fr"})

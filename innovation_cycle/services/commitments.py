@@ -19,7 +19,7 @@ from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.exc import StaleDataError
 
 from innovation_cycle import clock
@@ -37,6 +37,7 @@ from innovation_cycle.models import (
     OrganizationKind,
     Role,
     User,
+    UserRole,
 )
 from innovation_cycle.models.commitments import CHANNELS, PROCEDURES
 from innovation_cycle.services import audit, procedures
@@ -636,8 +637,12 @@ def census_audience(cycle: Cycle) -> list[User]:
     if not unreviewed_count(cycle):
         return []
     roles = [Role.PFRA_AGENT] + ([Role.UGAP_AGENT] if phase(cycle) == "ugap" else [])
-    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)).all()
-    return [u for u in users if u.has_role(*roles)]
+    # Filtered by the database, and without loading every person's roles (a national round is thousands of
+    # agents, read on the dispatcher's pass at the round's due time).
+    return list(db.session.scalars(
+        select(User).where(User.active.is_(True),
+                           User.id.in_(select(UserRole.user_id).where(UserRole.role.in_(roles))))
+        .order_by(User.id).options(lazyload(User.role_rows))))
 
 
 def ask_follow_ups(now: datetime | None = None) -> int:

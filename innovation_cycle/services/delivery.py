@@ -14,6 +14,13 @@ A queued or sending row carries a lease. A row whose lease ran out was lost — 
 that dies after the SMTP server accepted the mail and before the `sent` commit (a few milliseconds); its row
 comes back after the send lease and is sent again, with the same Message-ID.
 
+A job claims its whole batch at once (one UPDATE) and sends it on one SMTP connection, marking each mail
+`sent` right after the server accepted it. The mark of one mail is written while the next one's envelope is
+sent, but the next one's message leaves only once that mark is committed (`_Marks`): a worker killed
+mid-batch leaves the mails already accepted marked `sent` but the one in flight (the same one-mail window
+as above), and the rest of its batch `sending`, never attempted: they come back after the send lease and
+are sent once. Nothing is lost; a crash delays the rest of its batch by the send lease.
+
 With REDIS_URL the rows go to RQ jobs (`innovation_cycle.tasks`), retried by RQ with backoff; without it
 (the embedded default) they are sent in-process, right after the commit that wrote them or by the dispatcher,
 and a failed attempt waits in `pending` until its next due time.
@@ -27,6 +34,7 @@ import smtplib
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_SEND_LEASE": 10 * 60,
     "NOTIFY_JOB_TIMEOUT": 5 * 60,
     # Rows per job: one SMTP connection carries a batch.
-    "NOTIFY_BATCH_SIZE": 25,
+    "NOTIFY_BATCH_SIZE": 100,
     # Rows the dispatcher hands over per transaction.
     "NOTIFY_DISPATCH_CHUNK": 500,
     "MAIL_TIMEOUT": 30,
@@ -251,17 +259,18 @@ def recover() -> int:
 
 
 def pick_due(now: datetime, limit: int) -> list[int]:
-    """Move up to `limit` due pending rows to queued, and return their ids (committed)."""
+    """Move up to `limit` due pending rows to queued, and return their ids (committed).
+
+    One statement: the UPDATE takes its rows from a sub-select that skips rows another dispatcher holds
+    (SKIP LOCKED on PostgreSQL), rather than reading the ids and sending them back as a list of 500
+    parameters (which psycopg parses anew for every chunk)."""
     candidates = (select(Notification.id)
                   .where(Notification.status == PENDING, Notification.digest.is_(False), Notification.due_at <= now)
                   .order_by(Notification.due_at, Notification.id).limit(limit)
                   .with_for_update(skip_locked=True))
-    ids = list(db.session.scalars(candidates))
-    if not ids:
-        db.session.rollback()
-        return []
     picked = list(db.session.scalars(
-        update(Notification).where(Notification.id.in_(ids), Notification.status == PENDING)
+        update(Notification).where(Notification.id.in_(candidates.scalar_subquery()),
+                                   Notification.status == PENDING)
         .values(status=QUEUED, queued_at=now, lease_until=lease_now() + queue_lease())
         .returning(Notification.id).execution_options(synchronize_session=False)))
     db.session.commit()
@@ -324,16 +333,74 @@ def _finish(conn: Connection, row_id: int, **values: Any) -> bool:
     return bool(done)
 
 
+class _MarkFailed(Exception):
+    """The `sent` mark of the previous mail could not be written: the batch stops (the job fails; its rows
+    still `sending` come back after the send lease), as when the mark was written inline."""
+
+
+class _Marks:
+    """The per-mail marks of a batch, written on the batch's connection one at a time, in order.
+
+    The mark of mail N (its `sent`) is written on a helper thread while mail N+1 is rendered and its envelope
+    (MAIL FROM, RCPT TO) is sent; mail N+1's message (DATA) leaves only once mark N is committed. So at any
+    moment at most one accepted mail lacks its committed mark — the same single-mail window as writing the
+    mark inline — while the database round trip of each mark overlaps the next mail's SMTP round trips.
+    SQLite (in-process, no round trip to hide; its connections belong to their thread) writes them inline."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.overlap = conn.dialect.name == "postgresql"
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[bool] | None = None
+
+    def wait(self) -> None:
+        """Block until the mark in flight is committed; raise _MarkFailed if it was not."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception as exc:
+                raise _MarkFailed(describe(exc)) from exc
+
+    def now(self, row_id: int, **values: Any) -> bool:
+        """Write a mark at once (failures, cancellations: rare, and the row's state decides what comes next)."""
+        self.wait()
+        return _finish(self.conn, row_id, **values)
+
+    def soon(self, row_id: int, **values: Any) -> None:
+        """Start writing a mark; the next `wait` (before the next mail's message leaves) makes sure of it."""
+        self.wait()
+        if not self.overlap:
+            _finish(self.conn, row_id, **values)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notification-marks")
+        self._pending = self._pool.submit(_finish, self.conn, row_id, **values)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
 def deliver(ids: Sequence[int]) -> Outcome:
     """Claim, render (reminders are rendered now), send and mark each row; one SMTP connection per call.
 
     Used by the RQ job and by the embedded mode. A temporary failure puts the row back to `queued` (queue
     mode: the job raises and RQ retries it after its interval) or to `pending` with a later due time
-    (embedded mode: the dispatcher sends it then); the last attempt makes it `failed`."""
+    (embedded mode: the dispatcher sends it then); the last attempt makes it `failed`.
+
+    On PostgreSQL the batch's connection is in autocommit: the claim and each mark are one statement and one
+    round trip, committed when it returns (no separate COMMIT), without waiting for the WAL flush
+    (`_fast_commits`); each mark overlaps the next mail's envelope (`_Marks`)."""
     from innovation_cycle.services import mail, notifications
 
     outcome = Outcome()
     with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         claimed = claim(ids, lease_now(), conn)
         outcome.skipped = sorted(set(ids) - set(claimed))
         if not claimed:
@@ -347,39 +414,46 @@ def deliver(ids: Sequence[int]) -> Outcome:
         db.session.rollback()  # no read transaction left open while talking to the mail server
         max_attempts = current_app.config["NOTIFY_MAX_ATTEMPTS"]
         queue_mode = uses_queue()
+        marks = _Marks(conn)
         with renderer, mail.Transport() as transport, _fast_commits(conn):
-            for row in rows:
-                try:
-                    cancel_reason = renderer.prepare(row)
-                    if cancel_reason:
-                        _finish(conn, row.id, status=CANCELLED, lease_until=None, last_error=cancel_reason)
-                        outcome.cancelled.append(row.id)
+            try:
+                for row in rows:
+                    try:
+                        cancel_reason = renderer.prepare(row)
+                        if cancel_reason:
+                            marks.now(row.id, status=CANCELLED, lease_until=None, last_error=cancel_reason)
+                            outcome.cancelled.append(row.id)
+                            continue
+                        used = transport.send(row, marks.wait)
+                    except _MarkFailed:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - any failure is kept on the row for the admin
+                        db.session.rollback()
+                        marks.wait()
+                        conn.rollback()
+                        error = describe(exc)[:2000]
+                        log.warning("notification %s to %s failed (attempt %s): %s", row.id, row.recipient,
+                                    row.attempts, error)
+                        if row.attempts >= max_attempts or is_permanent(exc):
+                            marks.now(row.id, status=FAILED, lease_until=None, last_error=error)
+                            outcome.failed.append(row.id)
+                        elif queue_mode:
+                            wait = timedelta(seconds=_retry_interval(row.attempts))
+                            marks.now(row.id, status=QUEUED, lease_until=lease_now() + wait + queue_lease(),
+                                      last_error=error)
+                            outcome.retry.append(row.id)
+                        else:
+                            marks.now(row.id, status=PENDING, lease_until=None, last_error=error,
+                                      due_at=clock.now() + timedelta(seconds=max(_retry_interval(row.attempts), 1)))
+                            outcome.retry.append(row.id)
                         continue
-                    used = transport.send(row)
-                except Exception as exc:  # noqa: BLE001 - any failure is kept on the row for the admin
-                    db.session.rollback()
-                    conn.rollback()
-                    error = describe(exc)[:2000]
-                    log.warning("notification %s to %s failed (attempt %s): %s", row.id, row.recipient,
-                                row.attempts, error)
-                    if row.attempts >= max_attempts or is_permanent(exc):
-                        _finish(conn, row.id, status=FAILED, lease_until=None, last_error=error)
-                        outcome.failed.append(row.id)
-                    elif queue_mode:
-                        wait = timedelta(seconds=_retry_interval(row.attempts))
-                        _finish(conn, row.id, status=QUEUED, lease_until=lease_now() + wait + queue_lease(),
-                                last_error=error)
-                        outcome.retry.append(row.id)
-                    else:
-                        _finish(conn, row.id, status=PENDING, lease_until=None, last_error=error,
-                                due_at=clock.now() + timedelta(seconds=max(_retry_interval(row.attempts), 1)))
-                        outcome.retry.append(row.id)
-                    continue
-                values: dict[str, Any] = {"status": SENT, "sent_at": clock.now(), "transport": used,
-                                          "lease_until": None, "last_error": None}
-                values.update(renderer.rendered.pop(row.id, {}))
-                _finish(conn, row.id, **values)
-                outcome.sent.append(row.id)
+                    values: dict[str, Any] = {"status": SENT, "sent_at": clock.now(), "transport": used,
+                                              "lease_until": None, "last_error": None}
+                    values.update(renderer.rendered.pop(row.id, {}))
+                    marks.soon(row.id, **values)
+                    outcome.sent.append(row.id)
+            finally:
+                marks.close()
         db.session.rollback()
     return outcome
 

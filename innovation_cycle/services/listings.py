@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,13 +19,9 @@ from typing import IO, Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager, selectinload
+from xlsxwriter import Workbook
 
 from innovation_cycle import clock
 from innovation_cycle.extensions import db
@@ -429,49 +426,73 @@ def to_csv(export: Export) -> bytes:
     return b"".join(csv_chunks(export))
 
 
-def _xlsx_value(value: Any) -> Any:
-    """Numbers and dates stay typed (Excel sorts and sums them); text loses the characters XML forbids."""
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if isinstance(value, Decimal):
-        return float(value)
-    if value is None or isinstance(value, int | float | datetime | date):
-        return value
-    return ILLEGAL_CHARACTERS_RE.sub("", str(value))
+# Characters XML 1.0 forbids (control characters but tab, line feed and carriage return): dropped from text.
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# What a sheet's name may not hold (Excel's rule).
+_SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+def _xlsx_text(value: str) -> str:
+    """Text without the characters XML forbids (checked by the fast `isprintable` first: nearly all are)."""
+    return value if value.isprintable() else ILLEGAL_CHARACTERS_RE.sub("", value)
 
 
 def write_xlsx(export: Export, title: str, target: IO[bytes]) -> None:
-    """openpyxl's write-only mode: rows go to a temporary file as they come, memory stays flat."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title=title[:31])
-    sheet.freeze_panes = "A2"
-    for index in range(1, len(export.headers) + 1):
-        sheet.column_dimensions[get_column_letter(index)].width = 18 if index > 1 else 8
-    bold = Font(bold=True)
-    header = []
-    for label in export.headers:
-        cell = WriteOnlyCell(sheet, value=label)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    formats = {datetime: "DD/MM/YYYY HH:MM", date: "DD/MM/YYYY", float: "#,##0.00"}
-    for row in export.rows:
-        cells: list[Any] = []
-        for raw in row:
-            value = _xlsx_value(raw)
+    """The sheet written by XlsxWriter in its constant-memory mode: each row goes to a temporary file as it
+    comes (memory stays flat whatever the export's size), strings inline.
+
+    XlsxWriter rather than openpyxl's write-only mode: openpyxl builds a cell object and an lxml element per
+    cell (4 s for 5,000 answers on the 2-core machine); XlsxWriter writes the XML as text, twice as fast. Each
+    value goes through the typed method (never `write`, which would turn "=..." into a formula or a
+    "http://" text into a link): numbers and dates stay typed, so that Excel sorts and sums them."""
+    book = Workbook(target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                             "strings_to_numbers": False,
+                             "remove_timezone": True})
+    sheet = book.add_worksheet(" ".join(_SHEET_NAME_FORBIDDEN.sub(" ", title).split())[:31].strip("'") or None)
+    sheet.freeze_panes(1, 0)
+    sheet.set_column(0, 0, 8)
+    if len(export.headers) > 1:
+        sheet.set_column(1, len(export.headers) - 1, 18)
+    bold = book.add_format({"bold": True})
+    for column, label in enumerate(export.headers):
+        sheet.write_string(0, column, _xlsx_text(str(label)), bold)
+    moment = book.add_format({"num_format": "DD/MM/YYYY HH:MM"})
+    day = book.add_format({"num_format": "DD/MM/YYYY"})
+    amount = book.add_format({"num_format": "#,##0.00"})
+    text, number, when = sheet.write_string, sheet.write_number, sheet.write_datetime
+    for line, row in enumerate(export.rows, start=1):
+        for column, value in enumerate(row):
             kind = type(value)
-            if kind is str and value.startswith("="):
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.data_type = "s"  # text, never a formula
-                cells.append(cell)
-            elif kind in formats:
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.number_format = formats[kind]
-                cells.append(cell)
+            if kind is str:
+                text(line, column, value if value.isprintable() else ILLEGAL_CHARACTERS_RE.sub("", value))
+            elif value is None:
+                continue
+            elif kind is int:
+                number(line, column, value)
+            elif kind is Decimal or kind is float:
+                number(line, column, float(value), amount)
+            elif kind is datetime:
+                when(line, column, value, moment)
+            elif kind is date:
+                when(line, column, value, day)
             else:
-                cells.append(value)  # plain values: openpyxl writes them without a cell object each
-        sheet.append(cells)
-    book.save(target)
+                _write_other(sheet, line, column, value, moment, day, amount)
+    book.close()
+
+
+def _write_other(sheet: Any, line: int, column: int, value: Any, moment: Any, day: Any, amount: Any) -> None:
+    """The rare values: booleans, subclasses of the usual types (an IntEnum, Markup), anything else as text."""
+    if isinstance(value, bool):
+        sheet.write_string(line, column, "oui" if value else "non")
+    elif isinstance(value, int | float | Decimal):
+        sheet.write_number(line, column, float(value) if isinstance(value, Decimal) else value,
+                           None if isinstance(value, int) else amount)
+    elif isinstance(value, datetime):
+        sheet.write_datetime(line, column, value, moment)
+    elif isinstance(value, date):
+        sheet.write_datetime(line, column, value, day)
+    else:
+        sheet.write_string(line, column, _xlsx_text(str(value)))
 
 
 def to_xlsx(export: Export, title: str) -> bytes:

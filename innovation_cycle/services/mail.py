@@ -16,6 +16,7 @@ import logging
 import secrets
 import smtplib
 import time
+from collections.abc import Callable
 from email.header import Header
 from email.utils import formatdate, parseaddr
 from typing import Any
@@ -110,20 +111,30 @@ class Transport:
                 self.connection.host.quit()
         self.connection = None
 
-    def send(self, row: Notification) -> str:
+    def send(self, row: Notification, ready: Callable[[], None] | None = None) -> str:
+        """Send the mail of `row`; `ready` is called once the envelope is accepted and before the message
+        itself leaves (the caller waits there for the previous mail's `sent` mark, see services.delivery)."""
         if not current_app.config.get("MAIL_SERVER"):
+            if ready:
+                ready()
             print(f"--- mail to {row.recipient}: {row.subject}\n{row.body_text}\n---", flush=True)
             return "console"
         wire = wire_bytes(row, self._sender())
         if self.state.suppress:  # MAIL_SUPPRESS_SEND (tests without an SMTP server)
+            if ready:
+                ready()
             return "smtp"
         try:
             if self.connection is None:
                 self.connection = _TimedConnection(self.state)
                 self.connection.host = self.connection.configure_host()
-            self.connection.host.sendmail(self._envelope_from, [sanitize_address(row.recipient)], wire)
+            _send_split(self.connection.host, self._envelope_from, sanitize_address(row.recipient), wire, ready)
         except (smtplib.SMTPServerDisconnected, OSError):
             self.connection = None  # reconnect for the next mail
+            raise
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:  # the server closes the connection
+                self.connection = None
             raise
         return "smtp"
 
@@ -134,6 +145,40 @@ class Transport:
             self._from_header = sanitize_address(sender)
             self._envelope_from = sanitize_address(parseaddr(sender)[1] if isinstance(sender, str) else sender[1])
         return self._from_header
+
+
+def _send_split(host: smtplib.SMTP, sender: str, recipient: str, wire: bytes,
+                ready: Callable[[], None] | None) -> None:
+    """smtplib's `sendmail` for one recipient, split between the envelope (MAIL FROM, RCPT TO) and the message
+    (DATA), with the same answers to refusals (the same exceptions, a RSET or, on 421, the connection closed)."""
+    host.ehlo_or_helo_if_needed()
+    options = [f"size={len(wire)}"] if host.does_esmtp and host.has_extn("size") else []
+    code, answer = host.mail(sender, options)
+    if code != 250:
+        _abandon(host, code)
+        raise smtplib.SMTPSenderRefused(code, answer, sender)
+    code, answer = host.rcpt(recipient)
+    if code not in (250, 251):
+        _abandon(host, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, answer)})
+    if ready is not None:
+        try:
+            ready()
+        except BaseException:
+            host._rset()  # the envelope is dropped: this mail has not left
+            raise
+    code, answer = host.data(wire)
+    if code != 250:
+        _abandon(host, code)
+        raise smtplib.SMTPDataError(code, answer)
+
+
+def _abandon(host: smtplib.SMTP, code: int) -> None:
+    """After a refusal: 421 means the server is closing the connection; anything else, RSET and go on."""
+    if code == 421:
+        host.close()
+    else:
+        host._rset()
 
 
 # --- the wire format ---------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def applications():
 
 def _export(kind: str, export: listings.Export, cycle: Cycle, title: str) -> Response:
     """The file is streamed: the CSV's first bytes leave at once, rows follow as they are read (a batch at a
-    time); the XLSX is written by openpyxl's write-only mode to a temporary file, then sent in chunks."""
+    time); the XLSX is written by XlsxWriter (constant memory) to a temporary file, then sent in chunks."""
     fmt = request.args.get("format", "csv")
     if fmt not in ("csv", "xlsx"):
         abort(404)
