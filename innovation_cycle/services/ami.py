@@ -333,10 +333,12 @@ def theme_page(cycle: Cycle, filters: PublicFilters, themes: list[Theme], page: 
 
 def public_signature(cycle: Cycle) -> tuple[Any, ...]:
     """What the public needs section depends on in the database, read in one query: the cycle's version and
-    state, the AMI text's last change, the needs' last change and accepted count, the needs' attachments.
+    state, the AMI text's last change, the needs' last change and accepted count, the needs' and the AMI's
+    attachments.
     A cached section whose signature differs is stale: publishing, changing or withdrawing a need, moving the
     cycle, editing the AMI or adding a file each change it."""
     needs_of_cycle = select(Need.id).where(Need.cycle_id == cycle.id)
+    ami_of_cycle = select(AmiCall.id).where(AmiCall.cycle_id == cycle.id)
     row = db.session.execute(select(
         select(Cycle.version).where(Cycle.id == cycle.id).scalar_subquery(),
         select(Cycle.state).where(Cycle.id == cycle.id).scalar_subquery(),
@@ -345,6 +347,9 @@ def public_signature(cycle: Cycle) -> tuple[Any, ...]:
         select(func.count(Need.id)).where(Need.cycle_id == cycle.id, Need.status == "accepted").scalar_subquery(),
         select(func.count(Attachment.id)).where(Attachment.need_id.in_(needs_of_cycle)).scalar_subquery(),
         select(func.max(Attachment.id)).where(Attachment.need_id.in_(needs_of_cycle)).scalar_subquery(),
+        # The AMI's rules document (the anonymous reader's page is cached whole, its download link included).
+        select(func.count(Attachment.id)).where(Attachment.ami_id.in_(ami_of_cycle)).scalar_subquery(),
+        select(func.max(Attachment.id)).where(Attachment.ami_id.in_(ami_of_cycle)).scalar_subquery(),
     )).one()
     return tuple(str(value) for value in row)
 

@@ -16,8 +16,9 @@ from typing import Any
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import contains_eager, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from innovation_cycle import clock, formatting
@@ -29,6 +30,7 @@ from innovation_cycle.models import (
     Company,
     Cycle,
     Need,
+    Organization,
     Role,
     User,
 )
@@ -548,14 +550,24 @@ def for_company(company: Company) -> list[Application]:
         .order_by(Application.created_at.desc(), Application.id.desc())))
 
 
-def awaiting_screening() -> list[Application]:
-    """Submitted answers of cycles in a screening stage, oldest first: the admin's work queue."""
-    return list(db.session.scalars(
-        select(Application).join(Cycle).where(Application.status == "submitted",
-                                              Cycle.state.in_(flow.SCREENING_STAGES))
-        .options(selectinload(Application.company).selectinload(Company.organization),
-                 selectinload(Application.cycle), selectinload(Application.targets))
-        .order_by(Application.submitted_at, Application.id)))
+def _awaiting_screening(*columns: Any) -> Select:
+    return (select(*columns).select_from(Application).join(Cycle, Cycle.id == Application.cycle_id)
+            .where(Application.status == "submitted", Cycle.state.in_(flow.SCREENING_STAGES)))
+
+
+def awaiting_screening(page: int = 1, per_page: int = 50) -> Pagination:
+    """Submitted answers of cycles in a screening stage, oldest first: the admin's work queue, a page at a time
+    (thousands on the day the AMI closes). One query for the page (company, organization and cycle joined), one
+    for the total, counted on the tables the filter needs rather than over the page's joins."""
+    query = (_awaiting_screening(Application)
+             .join(Company, Company.id == Application.company_id)
+             .join(Organization, Organization.id == Company.organization_id)
+             .options(contains_eager(Application.cycle),
+                      contains_eager(Application.company).contains_eager(Company.organization))
+             .order_by(Application.submitted_at, Application.id))
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
+    result.total = db.session.scalar(_awaiting_screening(func.count(Application.id))) or 0
+    return result
 
 
 # --- dashboard tasks ---------------------------------------------------------------------------------------
