@@ -562,7 +562,7 @@ def awaiting_screening(page: int = 1, per_page: int = 50) -> Pagination:
     query = (_awaiting_screening(Application)
              .join(Company, Company.id == Application.company_id)
              .join(Organization, Organization.id == Company.organization_id)
-             .options(contains_eager(Application.cycle),
+             .options(contains_eager(Application.cycle).lazyload(Cycle.windows),  # the year is all it shows
                       contains_eager(Application.company).contains_eager(Company.organization))
              .order_by(Application.submitted_at, Application.id))
     result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
