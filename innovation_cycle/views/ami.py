@@ -104,20 +104,20 @@ def _sections() -> FragmentCache:
 _CSRF_MARK = "\x00csrf-token\x00"
 
 
-def _anonymous_page_key(cycle: Cycle, phase: str, themes) -> tuple | None:
+def _anonymous_page_key(cycle: Cycle, phase: str) -> tuple | None:
     """The key of the anonymous reader's whole page, or None when it must be rendered for this request (a
     flashed message waits in the session). Everything the page shows is in the key: the address, the language,
-    the cycle's windows and state (with the moment, through `phase`), the themes, and the needs, AMI text and
-    files through `public_signature`; a simulated clock's notice, to the minute, too."""
+    the cycle's windows and state (with the moment, through `phase`), and the needs, themes, AMI text and files
+    through `public_signature`; a simulated clock's notice, to the minute, too. Two queries on a hit: the
+    cycle with its windows, and the signature."""
     if "_flashes" in session:
         return None
     simulated = clock.now().replace(second=0, microsecond=0) if clock.is_simulated() else None
     return (cycle.id, phase, str(get_locale()), request.path, request.query_string, simulated,
-            tuple((w.stage, w.opens_at, w.closes_at) for w in cycle.windows),
-            tuple((t.id, t.name, t.position) for t in themes), ami_service.public_signature(cycle))
+            tuple((w.stage, w.opens_at, w.closes_at) for w in cycle.windows), ami_service.public_signature(cycle))
 
 
-def _render_public(cycle: Cycle | None, phase: str, themes, **extra: Any) -> str:
+def _render_public(cycle: Cycle | None, phase: str, **extra: Any) -> str:
     ami = ami_service.ami_of(cycle) if cycle else None
     preview = phase == "upcoming" and ami is not None and can(current_user, "ami.manage", cycle)
     context = {"cycle": cycle, "ami": ami, "phase": phase, "preview": preview, "needs_section": None,
@@ -125,23 +125,23 @@ def _render_public(cycle: Cycle | None, phase: str, themes, **extra: Any) -> str
                "window": ami_service.window(cycle) if cycle else (None, None)}
     if cycle is not None and ami is not None and (phase == "open" or preview):
         key = (cycle.id, phase, str(get_locale()), request.path, request.query_string,
-               tuple((t.id, t.name, t.position) for t in themes), ami_service.public_signature(cycle))
-        context["needs_section"] = _sections().get_or_set(key, lambda: _needs_section(cycle, phase, themes))
+               ami_service.public_signature(cycle))  # the themes are in the signature
+        context["needs_section"] = _sections().get_or_set(
+            key, lambda: _needs_section(cycle, phase, ami_service.themes_of(cycle)))
     return render_template("ami/public.html", **context, **extra)
 
 
 def _public_page(cycle: Cycle | None):
     phase = ami_service.phase(cycle)
-    themes = ami_service.themes_of(cycle) if cycle is not None else []
     if cycle is not None and not current_user.is_authenticated:
-        key = _anonymous_page_key(cycle, phase, themes)
+        key = _anonymous_page_key(cycle, phase)
         if key is not None:
             # Anonymous readers all see the same page for the same address: cached whole, keyed by the database
             # state it was rendered from (a changed need, AMI or cycle makes a new key, never a stale page).
             page = _fragments().get_or_set(
-                key, lambda: _render_public(cycle, phase, themes, csrf_token=lambda: _CSRF_MARK))
+                key, lambda: _render_public(cycle, phase, csrf_token=lambda: _CSRF_MARK))
             return page.replace(_CSRF_MARK, generate_csrf()) if _CSRF_MARK in page else page
-    return _render_public(cycle, phase, themes)
+    return _render_public(cycle, phase)
 
 
 @bp.get("")
