@@ -375,8 +375,11 @@ def start_server(app_dir: Path, module: str, url: str, port: int, log: Path) -> 
     env = server_env(url)
     env["PYTHONPATH"] = str(app_dir)
     process = subprocess.Popen(
+        # A long timeout: on a shared machine a slow page (the "before" of an unpaginated one) must be timed,
+        # not killed.
         [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(app_dir),
-         "--log-level", "warning", module], cwd=app_dir, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+         "--timeout", "300", "--log-level", "warning", module],
+        cwd=app_dir, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:

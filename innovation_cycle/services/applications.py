@@ -30,7 +30,6 @@ from innovation_cycle.models import (
     Company,
     Cycle,
     Need,
-    Organization,
     Role,
     User,
 )
@@ -557,13 +556,12 @@ def _awaiting_screening(*columns: Any) -> Select:
 
 def awaiting_screening(page: int = 1, per_page: int = 50) -> Pagination:
     """Submitted answers of cycles in a screening stage, oldest first: the admin's work queue, a page at a time
-    (thousands on the day the AMI closes). One query for the page (company, organization and cycle joined), one
-    for the total, counted on the tables the filter needs rather than over the page's joins."""
+    (thousands on the day the AMI closes). The page's rows are ordered and cut on `applications` (with the
+    cycles, a handful of rows), their companies and organizations read by key for that page only (joined
+    before the cut, every company would be read: 180 ms on the national dataset); the total is counted apart."""
     query = (_awaiting_screening(Application)
-             .join(Company, Company.id == Application.company_id)
-             .join(Organization, Organization.id == Company.organization_id)
              .options(contains_eager(Application.cycle).lazyload(Cycle.windows),  # the year is all it shows
-                      contains_eager(Application.company).contains_eager(Company.organization))
+                      selectinload(Application.company).selectinload(Company.organization))
              .order_by(Application.submitted_at, Application.id))
     result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
     result.total = db.session.scalar(_awaiting_screening(func.count(Application.id))) or 0
