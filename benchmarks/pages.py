@@ -69,6 +69,10 @@ PAGES: list[tuple[str, str, bool]] = [
     ("/suivi/reponses need", "/suivi/reponses?need={need}", True),
     ("/reponses/examen", "/reponses/examen", True),
     ("/tableau-de-bord/", "/tableau-de-bord/", True),
+    ("/besoins/ (admin)", "/besoins/", True),
+    ("/admin/utilisateurs", "/admin/utilisateurs", True),
+    ("/admin/organisations", "/admin/organisations", True),
+    ("/admin/journal", "/admin/journal", True),
     # The decided cycle ({decided}, of year {decided_year}): selection, census and results pages.
     ("/selection ranking", "/selection/cycles/{decided}/classement", True),
     ("/engagements", "/engagements/?cycle_id={decided}", True),
