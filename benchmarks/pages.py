@@ -594,22 +594,25 @@ def report(results: dict[str, dict]) -> None:
     for name in names:
         head += f" {name} median | {name} p90 | {name} / floor |"
     if len(names) == 2:
-        head += " L/M |"
+        # L/M of the times, and of the ratios to the floor (the same run's noise divided out: on a shared
+        # machine the floor itself may move between the two datasets' runs).
+        head += " L/M | L/M (÷ floor) |"
     head += " SQL queries |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     labels = [label for label, _p, _s in PAGES] + ["floor"]
     for label in labels:
         line = f"| {label} |"
-        medians = []
+        medians, relative = [], []
         for name in names:
             values = results[name]["times"].get(label, [])
             floor = statistics.median(results[name]["times"]["floor"])
             median = statistics.median(values) if values else float("nan")
             medians.append(median)
+            relative.append(median / floor)
             line += f" {median * 1000:.1f} ms | {p90(values) * 1000:.1f} ms | {median / floor:.1f}× |"
         if len(names) == 2:
-            line += f" {medians[1] / medians[0]:.2f} |"
+            line += f" {medians[1] / medians[0]:.2f} | {relative[1] / relative[0]:.2f} |"
         line += " " + " / ".join(str(results[n]["queries"].get(label, "")) for n in names) + " |"
         print(line)
     for label, _path in EXPORTS:
@@ -621,7 +624,7 @@ def report(results: dict[str, dict]) -> None:
             size = results[name]["sizes"][label] / 1e6
             line += f" {e['first'] * 1000:.0f} ms | {e['total'] * 1000:.0f} ms | {size:.2f} MB |"
         if len(names) == 2:
-            line += f" {values[1] / values[0]:.2f} |"
+            line += f" {values[1] / values[0]:.2f} | |"
         print(line + " |")
     for name in names:
         load = results[name]["load"]
