@@ -127,6 +127,8 @@ class Need(Base):
         # The listing's default order, newest first, read from the index (issue 11; on PostgreSQL the migration
         # makes it NULLS LAST, as the listing sorts).
         Index("ix_needs_cycle_submitted", "cycle_id", DescNullsLast(submitted_at), id.desc()),
+        # The needs page's order, last changed first, across cycles (the staff see every cycle's needs).
+        Index("ix_needs_updated", updated_at.desc(), id.desc()),
     )
 
     @property
