@@ -109,6 +109,7 @@ def _select_locale() -> str:
 
 def _init_login(app: Flask) -> None:
     from flask_babel import lazy_gettext
+    from sqlalchemy.orm import joinedload
 
     from innovation_cycle.models import User
 
@@ -123,7 +124,8 @@ def _init_login(app: Flask) -> None:
         user_id, _, stamp = session_id.partition(".")
         if (parsed := parse_id(user_id)) is None:
             return None
-        user = db.session.get(User, parsed)
+        # Its roles in the same query: every signed-in page asks the policy about them.
+        user = db.session.get(User, parsed, options=[joinedload(User.role_rows)])
         if user is None or not user.active or user.security_stamp != stamp:
             return None
         return user

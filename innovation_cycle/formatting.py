@@ -5,9 +5,11 @@ the first day of a month is « 1er » in French (« 1er mars 2017 »), hence its
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import date, datetime
+from typing import Any
 
-from flask_babel import format_date, format_datetime, gettext
+from flask_babel import format_date, format_datetime, get_locale, gettext
 
 from innovation_cycle.clock import to_paris
 
@@ -30,6 +32,32 @@ def day(value: datetime | date | None, *, empty: str = "") -> str:
     if value is None:
         return empty
     paris_day = to_paris(value).date() if isinstance(value, datetime) else value
-    # Translators: a calendar day; the first of a month is « 1er » in French (keep the letters).
-    pattern = gettext("d'er' MMMM y") if paris_day.day == 1 else "d MMMM y"
-    return format_date(paris_day, pattern)
+    # A listing shows a day per row, most of them the same few: each is worded once per language and process
+    # (Babel's formatting costs as much as the rest of a row).
+    key = (get_locale(), paris_day)  # the locale in force (a mail to an English reader within a French page)
+    worded = _DAYS.get(key)
+    if worded is None:
+        # Translators: a calendar day; the first of a month is « 1er » in French (keep the letters).
+        pattern = gettext("d'er' MMMM y") if paris_day.day == 1 else "d MMMM y"
+        worded = format_date(paris_day, pattern)
+        if len(_DAYS) >= 20_000:
+            _DAYS.clear()
+        _DAYS[key] = worded
+    return worded
+
+
+_DAYS: dict[tuple[Any, date], str] = {}
+
+
+class translated_once:  # noqa: N801 (used like a function)
+    """A label function (code → lazy or translated text) that translates each code once for the page it is
+    made for, not once per row: a listing of 50 rows asks for the same few states 50 times."""
+
+    def __init__(self, translate: Callable[[Any], Any]) -> None:
+        self.translate = translate
+        self.known: dict[Hashable, str] = {}
+
+    def __call__(self, code: Any) -> str:
+        if code not in self.known:
+            self.known[code] = str(self.translate(code))
+        return self.known[code]

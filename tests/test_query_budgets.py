@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from innovation_cycle.extensions import db
 from innovation_cycle.models import CommitteeMember, Role
@@ -53,3 +53,45 @@ def test_page_query_budget(client, login, busy, path, budget):
         response = client.get(path.format(id=cycle.id))
     assert response.status_code == 200
     assert len(statements) <= budget, "\n".join(statements)
+
+
+# --- Issue 11: pages a page at a time, in queries that do not grow with the rows ---------------------------
+
+
+def test_the_screening_queue_is_read_a_page_at_a_time_in_bounded_queries(app, client, login, make):
+    """The admin's queue of answers to screen: thousands on the day the AMI closes, so a page at a time (oldest
+    first, as before), its total counted apart, and the same queries whatever the page."""
+    from datetime import timedelta
+
+    from test_listings import SUBMITTED, World, rows_of, text_of
+
+    from innovation_cycle.models import Application
+
+    w = World(make, make.cycle(state="ami_sourcing"))
+    buyer = make.organization("Ville de Lille")
+    need = w.need("Besoin", buyer)
+    companies = [w.company(f"Entreprise {i}") for i in range(7)]
+    for i in range(60):
+        w.answer(f"Solution {i:02d}", companies[i % 7], [need], submitted_at=SUBMITTED + timedelta(minutes=i))
+    w.answer("Déjà examinée", companies[0], [need], status="eligible")
+    db.session.commit()
+    app.config["PAGE_SIZE"] = 25
+    login(make.user(Role.ADMIN))
+
+    def page(url: str):
+        db.session.expunge_all()
+        with count_queries() as statements:
+            response = client.get(url)
+        assert response.status_code == 200
+        return response, statements
+
+    first, statements = page("/reponses/examen")
+    assert rows_of(first) == [f"Solution {i:02d}" for i in range(25)]
+    assert "60 réponses à examiner" in text_of(first) and "Page suivante" in text_of(first)
+    # The signed-in user with its roles, the page's rows with their cycle, their companies, their organizations,
+    # the total.
+    assert len(statements) <= 5, "\n".join(s[:150] for s in statements)
+    last, statements_last = page("/reponses/examen?page=3")
+    assert rows_of(last) == [f"Solution {i:02d}" for i in range(50, 60)]
+    assert len(statements_last) == len(statements)
+    assert db.session.scalar(select(func.count(Application.id)).where(Application.status == "submitted")) == 60

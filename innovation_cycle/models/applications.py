@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Intege
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from innovation_cycle.models.accounts import User
-from innovation_cycle.models.base import Base, UTCDateTime
+from innovation_cycle.models.base import Base, DescNullsLast, UTCDateTime
 from innovation_cycle.models.companies import Company
 from innovation_cycle.models.cycles import Cycle
 from innovation_cycle.models.needs import Need
@@ -82,8 +82,9 @@ class Application(Base):
         CheckConstraint("market_status IS NULL OR market_status IN ('prototype', 'pilot', 'on_sale')",
                         name="market_status_known"),
         Index("ix_applications_cycle_status", "cycle_id", "status"),
-        # The answers listing's default order (newest first) read from the index, not sorted (issue 11).
-        Index("ix_applications_cycle_submitted", "cycle_id", submitted_at.desc(), id.desc()),
+        # The answers listing's default order (newest first) read from the index, not sorted (issue 11; on
+        # PostgreSQL the migration c11e0a5f3b21 makes it NULLS LAST, as the listing sorts).
+        Index("ix_applications_cycle_submitted", "cycle_id", DescNullsLast(submitted_at), id.desc()),
     )
 
     @property

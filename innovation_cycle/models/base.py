@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import ColumnElement, DateTime, MetaData
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -45,3 +47,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class DescNullsLast(ColumnElement[Any]):
+    """`column DESC NULLS LAST` in an index, as the listings sort (newest first, undated last). PostgreSQL reads
+    an index in a sort's order only if their NULLS agree, and a DESC column's nulls come first by default;
+    SQLite puts them last already and refuses NULLS LAST in an index: there it is plain DESC."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        # In a model's body the attribute is still a MappedColumn: its Column is what the index names.
+        self.column = getattr(column, "column", column)
+        self.type = self.column.type
+
+    def get_children(self, **kw: Any):
+        return (self.column,)
+
+
+@compiles(DescNullsLast)
+def _desc_nulls_last(element: DescNullsLast, compiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} DESC"
+
+
+@compiles(DescNullsLast, "postgresql")
+def _desc_nulls_last_postgresql(element: DescNullsLast, compiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} DESC NULLS LAST"

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from innovation_cycle.models.accounts import User
-from innovation_cycle.models.base import Base, UTCDateTime
+from innovation_cycle.models.base import Base, DescNullsLast, UTCDateTime
 from innovation_cycle.models.cycles import Cycle
 from innovation_cycle.models.organizations import Organization
 from workflows.need import STATES as NEED_STATES
@@ -124,6 +124,11 @@ class Need(Base):
         CheckConstraint("estimated_value IS NULL OR estimated_value >= 0", name="value_positive"),
         CheckConstraint("(status = 'merged') = (merged_into_id IS NOT NULL)", name="merged_points_somewhere"),
         Index("ix_needs_cycle_status", "cycle_id", "status"),
+        # The listing's default order, newest first, read from the index (issue 11; on PostgreSQL the migration
+        # makes it NULLS LAST, as the listing sorts).
+        Index("ix_needs_cycle_submitted", "cycle_id", DescNullsLast(submitted_at), id.desc()),
+        # The needs page's order, last changed first, across cycles (the staff see every cycle's needs).
+        Index("ix_needs_updated", updated_at.desc(), id.desc()),
     )
 
     @property

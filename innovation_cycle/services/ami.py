@@ -15,8 +15,8 @@ from typing import Any
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, String, and_, cast, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from innovation_cycle import clock, formatting
 from innovation_cycle.extensions import db
@@ -333,10 +333,12 @@ def theme_page(cycle: Cycle, filters: PublicFilters, themes: list[Theme], page: 
 
 def public_signature(cycle: Cycle) -> tuple[Any, ...]:
     """What the public needs section depends on in the database, read in one query: the cycle's version and
-    state, the AMI text's last change, the needs' last change and accepted count, the needs' attachments.
+    state, the AMI text's last change, the needs' last change and accepted count, the needs' and the AMI's
+    attachments, the themes.
     A cached section whose signature differs is stale: publishing, changing or withdrawing a need, moving the
-    cycle, editing the AMI or adding a file each change it."""
+    cycle, editing the AMI or its themes, or adding a file each change it."""
     needs_of_cycle = select(Need.id).where(Need.cycle_id == cycle.id)
+    ami_of_cycle = select(AmiCall.id).where(AmiCall.cycle_id == cycle.id)
     row = db.session.execute(select(
         select(Cycle.version).where(Cycle.id == cycle.id).scalar_subquery(),
         select(Cycle.state).where(Cycle.id == cycle.id).scalar_subquery(),
@@ -345,6 +347,12 @@ def public_signature(cycle: Cycle) -> tuple[Any, ...]:
         select(func.count(Need.id)).where(Need.cycle_id == cycle.id, Need.status == "accepted").scalar_subquery(),
         select(func.count(Attachment.id)).where(Attachment.need_id.in_(needs_of_cycle)).scalar_subquery(),
         select(func.max(Attachment.id)).where(Attachment.need_id.in_(needs_of_cycle)).scalar_subquery(),
+        # The AMI's rules document (the anonymous reader's page is cached whole, its download link included).
+        select(func.count(Attachment.id)).where(Attachment.ami_id.in_(ami_of_cycle)).scalar_subquery(),
+        select(func.max(Attachment.id)).where(Attachment.ami_id.in_(ami_of_cycle)).scalar_subquery(),
+        # The themes (the sections and the filter's choices): added, removed, renamed or moved.
+        select(func.aggregate_strings(cast(Theme.id, String) + ":" + cast(Theme.position, String) + ":"
+                                      + Theme.name, "|")).where(Theme.cycle_id == cycle.id).scalar_subquery(),
     )).one()
     return tuple(str(value) for value in row)
 
@@ -361,7 +369,9 @@ def public_cycle(cycle_id: int | None = None) -> Cycle | None:
         return db.session.get(Cycle, cycle_id)
     from innovation_cycle.services import cycles
 
-    for cycle in db.session.scalars(select(Cycle).where(Cycle.state == "ami_sourcing").order_by(Cycle.year.desc())):
+    # The windows joined (one query, not one more for them): `is_open` reads them.
+    for cycle in db.session.scalars(select(Cycle).where(Cycle.state == "ami_sourcing")
+                                    .options(joinedload(Cycle.windows)).order_by(Cycle.year.desc())).unique():
         if is_open(cycle):
             return cycle
     return cycles.current_cycle()

@@ -16,8 +16,9 @@ from typing import Any
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import contains_eager, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from innovation_cycle import clock, formatting
@@ -548,14 +549,23 @@ def for_company(company: Company) -> list[Application]:
         .order_by(Application.created_at.desc(), Application.id.desc())))
 
 
-def awaiting_screening() -> list[Application]:
-    """Submitted answers of cycles in a screening stage, oldest first: the admin's work queue."""
-    return list(db.session.scalars(
-        select(Application).join(Cycle).where(Application.status == "submitted",
-                                              Cycle.state.in_(flow.SCREENING_STAGES))
-        .options(selectinload(Application.company).selectinload(Company.organization),
-                 selectinload(Application.cycle), selectinload(Application.targets))
-        .order_by(Application.submitted_at, Application.id)))
+def _awaiting_screening(*columns: Any) -> Select:
+    return (select(*columns).select_from(Application).join(Cycle, Cycle.id == Application.cycle_id)
+            .where(Application.status == "submitted", Cycle.state.in_(flow.SCREENING_STAGES)))
+
+
+def awaiting_screening(page: int = 1, per_page: int = 50) -> Pagination:
+    """Submitted answers of cycles in a screening stage, oldest first: the admin's work queue, a page at a time
+    (thousands on the day the AMI closes). The page's rows are ordered and cut on `applications` (with the
+    cycles, a handful of rows), their companies and organizations read by key for that page only (joined
+    before the cut, every company would be read: 180 ms on the national dataset); the total is counted apart."""
+    query = (_awaiting_screening(Application)
+             .options(contains_eager(Application.cycle).lazyload(Cycle.windows),  # the year is all it shows
+                      selectinload(Application.company).selectinload(Company.organization))
+             .order_by(Application.submitted_at, Application.id))
+    result = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
+    result.total = db.session.scalar(_awaiting_screening(func.count(Application.id))) or 0
+    return result
 
 
 # --- dashboard tasks ---------------------------------------------------------------------------------------

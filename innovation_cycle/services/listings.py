@@ -20,7 +20,7 @@ from typing import IO, Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import aliased, contains_eager, selectinload
+from sqlalchemy.orm import aliased, contains_eager, load_only, selectinload
 from xlsxwriter import Workbook
 
 from innovation_cycle import clock
@@ -109,8 +109,12 @@ def _needs_order(query: Select, f: NeedFilters) -> Select:
 
 
 def needs_query(cycle: Cycle, f: NeedFilters) -> Select:
-    return _needs_order(_needs_select(cycle, f, Need), f).options(contains_eager(Need.organization),
-                                                                  selectinload(Need.themes))
+    """The page's rows: the need's columns the listing and the policy read (not its long texts), its buyer
+    joined, its themes in one more query."""
+    return _needs_order(_needs_select(cycle, f, Need), f).options(
+        load_only(Need.id, Need.cycle_id, Need.organization_id, Need.author_id, Need.status, Need.version,
+                  Need.title, Need.estimated_value, Need.confidential, Need.submitted_at),
+        contains_eager(Need.organization), selectinload(Need.themes))
 
 
 def needs_count(cycle: Cycle, f: NeedFilters) -> int:
@@ -210,9 +214,16 @@ def _applications_order(query: Select, f: ApplicationFilters) -> Select:
 
 
 def applications_query(cycle: Cycle, f: ApplicationFilters) -> Select:
+    """The page's rows: the answer's columns the listing and the policy read (not its long texts), its company
+    and organization joined, its targets with their needs' titles in one more query (not the needs' texts)."""
     return _applications_order(_applications_select(cycle, f, Application), f).options(
+        load_only(Application.id, Application.cycle_id, Application.company_id, Application.status,
+                  Application.version, Application.solution_name, Application.trl, Application.trl_not_applicable,
+                  Application.submitted_at),
+        contains_eager(Application.company).load_only(Company.id, Company.organization_id, Company.computed_size),
         contains_eager(Application.company).contains_eager(Company.organization),
-        selectinload(Application.targets).selectinload(ApplicationNeed.need).selectinload(Need.organization))
+        selectinload(Application.targets).joinedload(ApplicationNeed.need)
+        .load_only(Need.id, Need.title, Need.organization_id, Need.cycle_id, Need.status, Need.version))
 
 
 def applications_count(cycle: Cycle, f: ApplicationFilters) -> int:

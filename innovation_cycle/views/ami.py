@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from forms import options, put_errors
 from forms.ami import AmiForm, PublicNeedFilterForm, RulesDocumentForm
-from innovation_cycle import transaction
+from innovation_cycle import clock, transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Cycle
@@ -86,28 +87,61 @@ def _needs_section(cycle: Cycle, phase: str, themes) -> Markup:
 
 
 def _fragments() -> FragmentCache:
+    """Whole pages for anonymous readers (the AMI page every company opens on the day it is announced)."""
     return current_app.extensions.setdefault(
         "ami_public_fragments", FragmentCache(ttl=current_app.config.get("AMI_CACHE_TTL", 300)))
 
 
-def _public_page(cycle: Cycle | None):
-    phase = ami_service.phase(cycle)
+def _sections() -> FragmentCache:
+    """The needs section, the same for every reader of an address (it shows nothing of the person): signed-in
+    readers share it; anonymous ones get the whole page from `_fragments` instead."""
+    return current_app.extensions.setdefault(
+        "ami_needs_sections", FragmentCache(ttl=current_app.config.get("AMI_CACHE_TTL", 300)))
+
+
+# Stands for the CSRF token (of the header's language form) in a page cached for every anonymous reader: each
+# response carries its reader's own token.
+_CSRF_MARK = "\x00csrf-token\x00"
+
+
+def _anonymous_page_key(cycle: Cycle, phase: str) -> tuple | None:
+    """The key of the anonymous reader's whole page, or None when it must be rendered for this request (a
+    flashed message waits in the session). Everything the page shows is in the key: the address, the language,
+    the cycle's windows and state (with the moment, through `phase`), and the needs, themes, AMI text and files
+    through `public_signature`; a simulated clock's notice, to the minute, too. Two queries on a hit: the
+    cycle with its windows, and the signature."""
+    if "_flashes" in session:
+        return None
+    simulated = clock.now().replace(second=0, microsecond=0) if clock.is_simulated() else None
+    return (cycle.id, phase, str(get_locale()), request.path, request.query_string, simulated,
+            tuple((w.stage, w.opens_at, w.closes_at) for w in cycle.windows), ami_service.public_signature(cycle))
+
+
+def _render_public(cycle: Cycle | None, phase: str, **extra: Any) -> str:
     ami = ami_service.ami_of(cycle) if cycle else None
     preview = phase == "upcoming" and ami is not None and can(current_user, "ami.manage", cycle)
     context = {"cycle": cycle, "ami": ami, "phase": phase, "preview": preview, "needs_section": None,
                "rules": ami_service.rules_document(ami), "answer_endpoint": _answer_endpoint(),
                "window": ami_service.window(cycle) if cycle else (None, None)}
     if cycle is not None and ami is not None and (phase == "open" or preview):
-        themes = ami_service.themes_of(cycle)
-        if current_user.is_authenticated:
-            context["needs_section"] = _needs_section(cycle, phase, themes)
-        else:
-            # Anonymous readers all see the same section for the same address: cached, keyed by the database
+        key = (cycle.id, phase, str(get_locale()), request.path, request.query_string,
+               ami_service.public_signature(cycle))  # the themes are in the signature
+        context["needs_section"] = _sections().get_or_set(
+            key, lambda: _needs_section(cycle, phase, ami_service.themes_of(cycle)))
+    return render_template("ami/public.html", **context, **extra)
+
+
+def _public_page(cycle: Cycle | None):
+    phase = ami_service.phase(cycle)
+    if cycle is not None and not current_user.is_authenticated:
+        key = _anonymous_page_key(cycle, phase)
+        if key is not None:
+            # Anonymous readers all see the same page for the same address: cached whole, keyed by the database
             # state it was rendered from (a changed need, AMI or cycle makes a new key, never a stale page).
-            key = (cycle.id, phase, str(get_locale()), request.path, request.query_string,
-                   tuple((t.id, t.name, t.position) for t in themes), ami_service.public_signature(cycle))
-            context["needs_section"] = _fragments().get_or_set(key, lambda: _needs_section(cycle, phase, themes))
-    return render_template("ami/public.html", **context)
+            page = _fragments().get_or_set(
+                key, lambda: _render_public(cycle, phase, csrf_token=lambda: _CSRF_MARK))
+            return page.replace(_CSRF_MARK, generate_csrf()) if _CSRF_MARK in page else page
+    return _render_public(cycle, phase)
 
 
 @bp.get("")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +15,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Application, Company, Cycle, User
-from innovation_cycle.params import db_id
+from innovation_cycle.params import db_id, page_number
 from innovation_cycle.services import applications as service
 from innovation_cycle.services import companies, uploads
 from innovation_cycle.services.directory import Invalid
@@ -268,7 +268,8 @@ def withdraw(application_id: int):
 @bp.get("/examen")
 @requires("application.screen")
 def screening():
-    return render_template("applications/screening.html", answers=service.awaiting_screening(), **_labels())
+    page = service.awaiting_screening(page_number(), current_app.config["PAGE_SIZE"])
+    return render_template("applications/screening.html", page=page, **_labels())
 
 
 @bp.post("/<int:application_id>/eligibilite")

@@ -8,12 +8,14 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from forms import options
 from forms.listings import ApplicationFilterForm, NeedFilterForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
+from innovation_cycle.formatting import translated_once
 from innovation_cycle.models import CommitteeMember, Cycle, Role
 from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import applications as application_service
@@ -29,7 +31,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _cycles_for(user) -> list[Cycle]:
     """Every cycle for the secretariat and the PFRA; a committee member's own cycles otherwise."""
-    query = select(Cycle).where(Cycle.state != "draft").order_by(Cycle.year.desc(), Cycle.id.desc())
+    # The windows are not read here (a select of years): not loaded for every cycle of every convention.
+    query = (select(Cycle).where(Cycle.state != "draft").order_by(Cycle.year.desc(), Cycle.id.desc())
+             .options(lazyload(Cycle.windows)))
     if not user.has_role(Role.ADMIN, Role.PFRA_AGENT):
         query = query.join(CommitteeMember, CommitteeMember.cycle_id == Cycle.id).where(
             CommitteeMember.user_id == user.id)
@@ -141,8 +145,9 @@ def needs():
         page = _paginate(listings.needs_query(cycle, filters), listings.needs_count(cycle, filters))
         counts = listings.answer_counts(n.id for n in page.items)
     return render_template("listings/needs.html", cycle=cycle, form=form, filters=filters, page=page,
-                           counts=counts or {}, sorts=listings.NEED_SORTS, status_label=need_service.status_label,
-                           kind_label=directory.kind_label, detail_endpoint=_endpoint("needs.show")
+                           counts=counts or {}, sorts=listings.NEED_SORTS,
+                           status_label=translated_once(need_service.status_label),
+                           kind_label=translated_once(directory.kind_label), detail_endpoint=_endpoint("needs.show")
                            ), (200 if valid else 422)
 
 
@@ -155,8 +160,10 @@ def applications():
         page = _paginate(listings.applications_query(cycle, filters), listings.applications_count(cycle, filters))
         need_title = listings.need_title(cycle, filters.need_id)
     return render_template("listings/applications.html", cycle=cycle, form=form, filters=filters, page=page,
-                           sorts=listings.APPLICATION_SORTS, state_label=application_service.state_label,
-                           size_labels=company_service.SIZE_LABELS, need_title=need_title,
+                           sorts=listings.APPLICATION_SORTS,
+                           state_label=translated_once(application_service.state_label),
+                           size_labels={k: str(v) for k, v in company_service.SIZE_LABELS.items()},
+                           need_title=need_title, siret=_("SIRET %(siret)s", siret="\x00").partition("\x00"),
                            detail_endpoint=_endpoint("applications.detail")), (200 if valid else 422)
 
 

@@ -12,7 +12,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Organization, Role, User
-from innovation_cycle.params import db_id, page_number
+from innovation_cycle.params import db_id, page_number, parse_id
 from innovation_cycle.services import accounts, directory
 from innovation_cycle.views.admin import bp
 
@@ -54,7 +54,9 @@ def _organization(form) -> Organization | None:
 def users():
     filters = UserFilterForm(formdata=request.args)
     filters.role.choices = options([("", _("Tous"))] + _role_choices())
-    filters.organization_id.choices = options(_organization_choices(_("Toutes")))
+    asked = parse_id(request.args.get("organization_id"))
+    filters.organization_id.choices = options(
+        [("", _("Toutes"))] + [(o.id, o.name) for o in directory.organizations_with_users(also=asked)])
     valid = filters.validate() if request.args else True
     query = directory.users_query(role=filter_value(filters.role),
                                   organization_id=filter_value(filters.organization_id),
