@@ -68,6 +68,9 @@ def test_the_census_and_the_results_through_the_web_then_the_cycle_closes(app, c
         "contract_cpv": "48000000-8", "contract_place": "Lille", "contract_procedure": "adapted",
         "holder_siret": "732 829 320 00074"}, follow_redirects=True), 200))
     assert "Le marché est enregistré avec ses données essentielles." in page and "2017-INNOV-01" in page
+    # The essential data as people read them (the browser walk found « adapted », « 2017-08-09 », « 12000.00 »).
+    assert "9 août 2017" in page and "12 000,00 €" in page and "Procédure adaptée (MAPA)" in page
+    assert "adapted" not in page and "2017-08-09" not in page and "12000.00" not in page
     db.session.expire_all()
     assert db.session.get(Commitment, contracted.id).status == "contracted"
 
