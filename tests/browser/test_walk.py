@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
@@ -95,13 +96,6 @@ def wait_for_mail(page, mailbox, address: str, subject_part: str):
 def body_of(message) -> str:
     part = message.get_body(preferencelist=("plain",))
     return part.get_content() if part else ""
-
-
-def fresh_meeting_id(world: World) -> int:
-    from innovation_cycle.models import Meeting
-
-    db.session.expire_all()
-    return db.session.scalar(select(Meeting.id).where(Meeting.cycle_id == world.cycle_id))
 
 
 def fresh(model, **where):
@@ -233,13 +227,13 @@ def test_a_whole_cycle_walked_from_the_needs_to_its_closing(walk, world, mailbox
     admin.submit("Ouvrir la séance")
     admin.page.get_by_role("link", name=re.compile("^Décider")).click()
     admin.check_page()
-    admin.tick("Retenue")
-    admin.tick(re.compile("^Compter les vélos en temps réel"))
+    admin.page.get_by_role("radio", name="Retenue", exact=True).check(force=True)
+    admin.page.get_by_role("checkbox", name="Compter les vélos en temps réel").check(force=True)
     admin.submit("Enregistrer la décision", expect_errors=True)  # no rationale: refused next to the field
     admin.fill("Motivation", "Mûre et adaptée aux pistes cyclables.")
     admin.fill("Message à l'entreprise", "Prenez contact avec la MEL.")
     admin.submit("Enregistrer la décision")
-    admin.goto(f"/selection/seances/{fresh_meeting_id(world)}")
+    expect(admin.page.get_by_role("heading", name="Séance de juillet")).to_be_visible()
     admin.submit("Clore la séance")
     admin.page.get_by_role("link", name=re.compile("^Procès-verbal")).click()
     admin.check_page()
@@ -271,7 +265,7 @@ def test_a_whole_cycle_walked_from_the_needs_to_its_closing(walk, world, mailbox
     for button in ("Prévoir une expérimentation", "Enregistrer l'engagement d'achat", "Procédure lancée"):
         pfra.submit(button)
     pfra.fill("Identifiant du marché", "2017-INNOV-01")
-    pfra.fill("Date de notification", "09/08/2017")
+    pfra.fill("Date de notification", "02/08/2017")
     pfra.fill("Montant du marché", "12 000")
     pfra.fill("Durée (mois)", "12")
     pfra.fill("Code CPV", "48000000-8")
@@ -281,7 +275,12 @@ def test_a_whole_cycle_walked_from_the_needs_to_its_closing(walk, world, mailbox
     pfra.submit("Enregistrer le marché")
     expect(pfra.page.get_by_text("Le marché est enregistré avec ses données essentielles.")).to_be_visible()
     contracted = fresh(Commitment, channel="pfra_regional")
-    assert contracted.status == "contracted" and str(contracted.contract_amount) == "12000.00"
+    assert contracted.status == "contracted" and contracted.contract_amount == Decimal("12000")
+    assert "Procédure adaptée (MAPA)" in pfra.text() and "2 août 2017" in pfra.text()
+
+    # The company agrees to be named on the results page.
+    company.goto("/engagements/")
+    company.submit("Accepter d'être nommée")
 
     # In September, UGAP's phase: the UGAP agent records its national client's commitment.
     admin.move_clock("05/09/2017 10:00")
@@ -299,19 +298,21 @@ def test_a_whole_cycle_walked_from_the_needs_to_its_closing(walk, world, mailbox
     # --- stage 5: the bilan, approved by both founding partners, published; the cycle closes ---------------
     admin.move_clock("02/10/2017 09:00")
     admin.advance_cycle(world.cycle_id, "Communication des résultats")
-    admin.goto(f"/resultats/cycle/{world.cycle_id}/bilan")
+    admin.follow_task("Rédiger le bilan du cycle 2017")
     admin.fill("Texte du bilan", "Une belle première année.")
     admin.submit("Enregistrer le texte")
     for founder in (pfra, ugap):
-        founder.goto(f"/resultats/cycle/{world.cycle_id}/apercu")
+        founder.follow_task("Approuver le bilan du cycle 2017")
         founder.submit("Approuver ce bilan pour mon organisation")
-    admin.goto(f"/resultats/cycle/{world.cycle_id}/bilan")
+        expect(founder.page.get_by_text("Vous avez approuvé le bilan.")).to_be_visible()
+    admin.follow_task("Publier le bilan du cycle 2017")
     admin.submit("Publier le bilan")
     admin.page.get_by_role("link", name="Voir la page publique").click()
     admin.check_page()
     visitor = walk.person("visitor")
     visitor.goto("/resultats/2017")
     assert "Une belle première année." in visitor.text() and "Compteur Vélo+" in visitor.text()
+    assert "32 500,00 €" in visitor.text() and "12 000,00 €" in visitor.text()  # committed, contracted
     admin.move_clock("02/11/2017 10:00")
     admin.advance_cycle(world.cycle_id, "Clos", button="Clore le cycle")
     assert fresh(Cycle, id=world.cycle_id).state == "closed"
