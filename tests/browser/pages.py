@@ -182,8 +182,11 @@ class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps, MemberSteps):
                          and self.twin_problems.append(f"console: {m.text}"))
             self.twin.on("pageerror", lambda error: self.twin_problems.append(f"script error: {error}"))
         path = self.page.url[len(self.walk.base_url):] if self.page.url.startswith(self.walk.base_url) else None
-        if path is None:
+        # Each address once per person in the other theme: the themes differ in their frame and colours, not in
+        # what a page says after each click (that is checked in this theme, every time).
+        if path is None or (self.name, path) in self.walk.twin_seen:
             return None
+        self.walk.twin_seen.add((self.name, path))
         self.twin_response = self.twin.goto(self.walk.twin_url + path, wait_until="commit")
         return self.twin
 
@@ -333,6 +336,7 @@ class Walk:
         self.people: list[Person] = []
         self.pages_checked = 0
         self.twin_pages_checked = 0
+        self.twin_seen: set[tuple[str, str]] = set()
         self.axe_seconds = 0.0
         self.started = time.monotonic()
 
