@@ -374,10 +374,18 @@ class Walk:
             except Exception as exc:  # a closed page must not hide the test's own failure
                 (folder / f"{person.name}.error.txt").write_text(repr(exc), encoding="utf-8")
 
+    def distinct_pages(self) -> list[str]:
+        """The pages visited, ids and query strings left out: /engagements/<id>, /admin/cycles/<id>…"""
+        paths = {re.sub(r"/\d+(?=/|$)", "/<id>", url[len(self.base_url):].split("?")[0])
+                 for person in self.people for url in person.visited if url.startswith(self.base_url)}
+        return sorted(paths)
+
     def report(self) -> str:
         """What the walk did, for the test's output (-s) and the report."""
+        pages = self.distinct_pages()
         return (f"{self.pages_checked} pages checked in this theme, {self.twin_pages_checked} in the other, "
-                f"in {time.monotonic() - self.started:.1f} s (axe-core: {self.axe_seconds:.1f} s)")
+                f"{len(pages)} distinct, in {time.monotonic() - self.started:.1f} s "
+                f"(axe-core: {self.axe_seconds:.1f} s)\n" + "\n".join(pages))
 
     def close(self) -> None:
         for person in self.people:
