@@ -376,8 +376,12 @@ class Walk:
 
     def distinct_pages(self) -> list[str]:
         """The pages visited, ids and query strings left out: /engagements/<id>, /admin/cycles/<id>…"""
-        paths = {re.sub(r"/\d+(?=/|$)", "/<id>", url[len(self.base_url):].split("?")[0])
-                 for person in self.people for url in person.visited if url.startswith(self.base_url)}
+        paths = set()
+        for person in self.people:
+            for url in person.visited:
+                if url.startswith(self.base_url):
+                    path = re.sub(r"/\d+(?=/|$)", "/<id>", url[len(self.base_url):].split("?")[0])
+                    paths.add(re.sub(r"/[\w.-]{30,}$", "/<jeton>", path))
         return sorted(paths)
 
     def report(self) -> str:
