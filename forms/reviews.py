@@ -4,18 +4,36 @@ buyers' interest."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import FloatField, HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.fields import DateTimeLocalField
+from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from forms import SingleLine, options
+from forms.admin import FrenchDateTimeField
+from forms.companies import FrenchDecimalField
 from innovation_cycle.clock import PARIS
 
 _REQUIRED = _l("Ce champ est obligatoire.")
+
+
+class FrenchFloatField(FrenchDecimalField):
+    """A weight or a threshold typed the French way (« 1,5 ») in a text input, handed on as a float. WTForms'
+    FloatField is a number input, where Chromium drops the comma of « 1,5 » (and says « Not a valid float
+    value » in English when it cannot read it)."""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        super().process_formdata(valuelist)
+        if self.data is not None:
+            self.data = float(self.data)
+
+    def _value(self) -> str:
+        if self.raw_data or self.data is None:
+            return super()._value()
+        return format(Decimal(str(self.data)).normalize(), "f").replace(".", ",")
 
 
 class ButtonForm(FlaskForm):
@@ -30,10 +48,11 @@ class ReasonForm(FlaskForm):
 class SettingsForm(FlaskForm):
     reviewers_per_answer = IntegerField(_l("Évaluateurs par réponse"), default=3, validators=[
         InputRequired(_REQUIRED), NumberRange(1, 20, _l("Entre 1 et 20."))])
-    reviews_close_at = DateTimeLocalField(
-        _l("Clôture des évaluations"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
-        description=_l("Dans la période de sélection ; vide : la fin de la période de sélection."))
-    disagreement_threshold = FloatField(
+    reviews_close_at = FrenchDateTimeField(
+        _l("Clôture des évaluations"), validators=[Optional()],
+        description=_l("JJ/MM/AAAA HH:MM, heure de Paris, dans la période de sélection ; vide : la fin de la "
+                       "période de sélection."))
+    disagreement_threshold = FrenchFloatField(
         _l("Seuil de désaccord"), default=1.5, validators=[InputRequired(_REQUIRED), NumberRange(min=0)],
         description=_l("Écart (note la plus haute moins la plus basse) à partir duquel une réponse est signalée "
                        "pour discussion."))
@@ -46,7 +65,8 @@ class SettingsForm(FlaskForm):
 class CriterionForm(ReasonForm):
     label = StringField(_l("Intitulé"), validators=[SingleLine(), InputRequired(_REQUIRED), Length(max=200)])
     help_text = TextAreaField(_l("Aide pour les évaluateurs"), validators=[Optional(), Length(max=2000)])
-    weight = FloatField(_l("Poids"), default=1.0, validators=[InputRequired(_REQUIRED)])
+    weight = FrenchFloatField(_l("Poids"), default=1.0, validators=[InputRequired(_REQUIRED)],
+                              description=_l("Par exemple 2 ou 1,5."))
     scale_min = IntegerField(_l("Note minimale"), default=0, validators=[InputRequired(_REQUIRED)])
     scale_max = IntegerField(_l("Note maximale"), default=4, validators=[InputRequired(_REQUIRED)])
     level_labels = TextAreaField(_l("Libellés des niveaux"), description=_l(

@@ -5,14 +5,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, Optional
 
 from forms import SingleLine, options
-from forms.admin import MultiCheckboxField
+from forms.admin import FrenchDateTimeField, MultiCheckboxField
 
 _REQUIRED = _l("Ce champ est obligatoire.")
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class RankingFilterForm(FlaskForm):
@@ -33,9 +31,9 @@ class MeetingForm(FlaskForm):
     title = StringField(_l("Intitulé de la séance"),
                         validators=[SingleLine(), InputRequired(message=_REQUIRED), Length(max=200)],
                         default=_l("Séance du comité de pilotage"))
-    scheduled_at = DateTimeLocalField(_l("Date et heure (heure de Paris)"), format=DATETIME_FORMAT,
-                                      validators=[InputRequired(message=_l("Indiquez la date et l'heure de la "
-                                                                           "séance."))], render_kw={"step": 60})
+    # JJ/MM/AAAA HH:MM in a text input: Chromium's datetime-local widget speaks the browser's language.
+    scheduled_at = FrenchDateTimeField(_l("Date et heure (heure de Paris)"), validators=[
+        InputRequired(message=_l("Indiquez la date et l'heure de la séance."))])
     location = StringField(_l("Lieu"), validators=[SingleLine(), Optional(), Length(max=255)])
 
 

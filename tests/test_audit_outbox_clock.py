@@ -283,3 +283,37 @@ def test_clock_bad_input(client, demo, url, data, message):
     assert message in text(response)
     assert _offset() is None
     assert _moves() == []
+
+
+def test_every_recorded_action_reads_as_a_french_sentence():
+    """The browser walk found « action enregistrée : results.publish » in the journal and raw codes
+    (`grid.propose_default`, `decision.release`) in the cycle page's history: every action code the services
+    record, literal or built from a workflow's triggers, has its sentence."""
+    import re
+    from pathlib import Path
+
+    from innovation_cycle.services.audit_text import ACTIONS
+    from workflows import application as application_flow
+    from workflows import commitment as commitment_flow
+    from workflows import cycle as cycle_flow
+    from workflows import need as need_flow
+
+    literal: set[str] = set()
+    for path in Path("innovation_cycle").rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if "audit.record(" in line or re.match(r"\s*action = ", line):
+                literal |= set(re.findall(r'"([a-z_]+\.[a-z_]+)"', "\n".join(lines[i:i + 2])))
+    built = {f"commitment.{t}" for t in commitment_flow.TRIGGERS} | {f"need.{t}" for t in need_flow.TRIGGERS}
+    built |= {f"application.{t}" for t in application_flow.TRIGGERS} | {f"cycle.{t}" for t in cycle_flow.TRIGGERS}
+    missing = sorted(c for c in literal | built if c not in ACTIONS and not c.startswith("listing."))
+    assert not missing, missing
+
+
+def test_the_cycle_pages_history_says_what_was_done_in_french(client, admin, make):
+    """The cycle page's history showed the raw codes (`cycle.create`, `grid.propose_default`)."""
+    cycle = make.cycle(year=2017, state="selection")
+    _event(datetime(2017, 5, 2, 8, tzinfo=UTC), "grid.propose_default", object_id=cycle.id)
+    page = client.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True)
+    assert "a proposé la grille d&#39;évaluation par défaut" in page or "a proposé la grille d'évaluation" in page
+    assert "grid.propose_default" not in page and "cycle.create" not in page

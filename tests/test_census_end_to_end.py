@@ -68,6 +68,9 @@ def test_the_census_and_the_results_through_the_web_then_the_cycle_closes(app, c
         "contract_cpv": "48000000-8", "contract_place": "Lille", "contract_procedure": "adapted",
         "holder_siret": "732 829 320 00074"}, follow_redirects=True), 200))
     assert "Le marché est enregistré avec ses données essentielles." in page and "2017-INNOV-01" in page
+    # The essential data as people read them (the browser walk found « adapted », « 2017-08-09 », « 12000.00 »).
+    assert "9 août 2017" in page and "12 000,00 €" in page and "Procédure adaptée (MAPA)" in page
+    assert "adapted" not in page and "2017-08-09" not in page and "12000.00" not in page
     db.session.expire_all()
     assert db.session.get(Commitment, contracted.id).status == "contracted"
 
@@ -129,19 +132,30 @@ def test_the_census_and_the_results_through_the_web_then_the_cycle_closes(app, c
     advance(client, cycle_id, "commitment_census")
     assert state_of(cycle_id) == "results_communication"
     assert announcements() == []
+    assert f'href="/resultats/cycle/{cycle_id}/bilan"' in client.get("/tableau-de-bord/").get_data(as_text=True)
     ok(client.post(f"/resultats/cycle/{cycle_id}/bilan", data={"editorial": "Une belle première année."}))
     assert "Une belle première année." in text_of(client.get(f"/resultats/cycle/{cycle_id}/bilan"))
     # Publishing before the founders approve is refused.
     assert "Il manque l'approbation de" in text_of(client.post(f"/resultats/cycle/{cycle_id}/publier",
                                                                follow_redirects=True))
+    dashboard = client.get("/tableau-de-bord/").get_data(as_text=True)
+    assert "Rédiger le bilan" not in dashboard and "Publier le bilan" not in dashboard  # approvals missing
     logout(client)
     for founder in ("pfra", "ugap"):
         login(users[founder])
+        # The founders' dashboard says the bilan waits for them, with a link to where they approve it.
+        dashboard = client.get("/tableau-de-bord/").get_data(as_text=True)
+        assert "Approuver le bilan du cycle 2017 pour" in dashboard
+        assert f'href="/resultats/cycle/{cycle_id}/apercu"' in dashboard
         assert "Une belle première année." in text_of(ok(client.get(f"/resultats/cycle/{cycle_id}/apercu"), 200))
         assert "Vous avez approuvé le bilan." in text_of(client.post(f"/resultats/cycle/{cycle_id}/approuver",
                                                                      follow_redirects=True))
         logout(client)
     assert app.test_client().get("/resultats/2017").status_code == 404  # not published yet
+
+    login(users["admin"])
+    assert "Publier le bilan du cycle 2017" in client.get("/tableau-de-bord/").get_data(as_text=True)
+    logout(client)
 
     # Closing is refused before publication.
     clock.set(paris_datetime(2017, 11, 2, 10))

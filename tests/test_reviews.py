@@ -636,3 +636,32 @@ def test_ugap_agents_read_the_accepted_needs_from_the_selection_stage(client, lo
     world.cycle.state = "ami_sourcing"
     db.session.commit()
     assert client.get(f"/besoins/{world.need.id}").status_code == 403
+
+
+def test_settings_and_weights_are_typed_the_french_way_in_text_inputs(client, login, world):
+    """The browser walk found the grid page with a datetime-local widget (« mm/dd/yyyy » in an English
+    Chromium) and number inputs for the threshold and the weights, where Chromium drops the comma of « 1,5 »
+    (12,5 became 125 on the company form). Dates are JJ/MM/AAAA HH:MM and decimals are read the French way."""
+    login(world.admin)
+    _grid(world)
+    page = client.get(f"/evaluation/admin/cycles/{world.cycle.id}/grille").get_data(as_text=True)
+    assert 'type="datetime-local"' not in page
+    assert 'type="text"' in _input(page, "disagreement_threshold") and 'type="text"' in _input(page, "reviews_close_at")
+    url = f"/evaluation/admin/cycles/{world.cycle.id}/parametres"
+    assert client.post(url, data={"reviewers_per_answer": "2", "reviews_close_at": "10/07/2017 18:00",
+                                  "disagreement_threshold": "1,5"}).status_code == 302
+    settings_row = db.session.get(SelectionSettings, world.cycle.id)
+    assert settings_row.reviews_close_at == paris_datetime(2017, 7, 10, 18, 0)
+    assert settings_row.disagreement_threshold == 1.5
+    refused = client.post(url, data={"reviewers_per_answer": "2", "disagreement_threshold": "un et demi"})
+    assert refused.status_code == 422 and "Indiquez un nombre" in refused.get_data(as_text=True)
+    criterion = db.session.scalar(select(Criterion).where(Criterion.cycle_id == world.cycle.id))
+    form = client.get(f"/evaluation/admin/cycles/{world.cycle.id}/grille/{criterion.id}").get_data(as_text=True)
+    assert 'value="2"' in _input(form, "weight") and 'type="text"' in _input(form, "weight")
+
+
+def _input(page: str, name: str) -> str:
+    """The <input> tag of the field `name`."""
+    import re
+
+    return re.search(r'<input[^>]*name="' + name + r'"[^>]*>', page).group(0)

@@ -542,3 +542,23 @@ def test_two_admins_recording_a_decision_at_once_end_with_one(app, world, make):
     assert [(d.application_id, d.outcome) for d in decisions] == [(app_id, "selected")]
     assert db.session.get(Application, app_id).status == "selected"
     assert db.session.scalar(select(func.count()).where(AuditEvent.action.like("decision.%"))) == 1
+
+
+def test_a_meeting_is_scheduled_with_a_french_date_and_its_quorum_counts_in_words(world, client, login):
+    """The browser walk found a datetime-local widget on the meetings page (the browser's language, not
+    French) and « 4 membre(s) présent(s) » on the meeting page."""
+    login(world.admin)
+    url = f"/selection/cycles/{world.cycle.id}/seances"
+    assert 'type="datetime-local"' not in client.get(url).get_data(as_text=True)
+    assert client.post(url, data={"title": "Séance", "scheduled_at": "20/06/2017 14:00",
+                                  "location": "Lille"}).status_code == 302
+    meeting = db.session.scalar(select(Meeting))
+    assert meeting.scheduled_at == paris_datetime(2017, 6, 20, 14, 0)
+    client.post(f"/selection/seances/{meeting.id}/presences", data={"present": [str(world.members[0].id)]})
+    page = client.get(f"/selection/seances/{meeting.id}").get_data(as_text=True)
+    assert "(s)" not in page and "1 membre présent" in page
+    client.post(f"/selection/seances/{meeting.id}/presences", data={"present": [str(m.id) for m in world.members]})
+    page = client.get(f"/selection/seances/{meeting.id}").get_data(as_text=True)
+    assert "(s)" not in page and f"{len(world.members)} membres présents" in page
+    refusal = client.get(f"/admin/cycles/{world.cycle.id}").get_data(as_text=True)
+    assert "(s)" not in refusal

@@ -23,12 +23,16 @@ ACTIONS: dict[str, Any] = {
     "application.withdraw": _l("a retiré une réponse à l'AMI"),
     "application.declare_eligible": _l("a déclaré une réponse éligible"),
     "application.declare_ineligible": _l("a déclaré une réponse non éligible"),
+    "application.select": _l("a retenu une réponse (décision du comité)"),
+    "application.not_select": _l("n'a pas retenu une réponse (décision du comité)"),
+    "application.wait_list": _l("a placé une réponse sur liste d'attente (décision du comité)"),
     "attachment.add": _l("a joint un fichier"),
     "attachment.delete": _l("a supprimé une pièce jointe"),
     "clock.move": _l("a déplacé l'horloge de démonstration"),
     "company.join_approve": _l("a accepté une demande de rattachement à une entreprise"),
     "company.join_cancel": _l("a annulé une demande de rattachement à une entreprise"),
     "company.join_request": _l("a demandé à rejoindre une entreprise"),
+    "company.join_refuse": _l("a refusé une demande de rattachement à une entreprise"),
     "company.register": _l("a enregistré une entreprise"),
     "company.update": _l("a modifié une entreprise"),
     "convention.create": _l("a créé une convention"),
@@ -77,6 +81,51 @@ ACTIONS: dict[str, Any] = {
     "user.reset_password": _l("a réinitialisé son mot de passe"),
     "user.signup": _l("a créé son compte entreprise"),
     "user.update": _l("a modifié un compte"),
+    "user.logout": _l("s'est déconnecté"),
+    "organization.add_ugap_client": _l("a ajouté un client national de l'UGAP"),
+    # The selection stage (issue 7).
+    "selection.settings": _l("a modifié les paramètres de la sélection"),
+    "grid.propose_default": _l("a proposé la grille d'évaluation par défaut"),
+    "grid.criterion_add": _l("a ajouté un critère à la grille d'évaluation"),
+    "grid.criterion_edit": _l("a modifié un critère de la grille d'évaluation"),
+    "grid.criterion_remove": _l("a supprimé un critère de la grille d'évaluation"),
+    "grid.reorder": _l("a changé l'ordre des critères de la grille d'évaluation"),
+    "conflict.automatic": _l("a relevé un conflit d'intérêts automatique"),
+    "conflict.declare": _l("a déclaré un conflit d'intérêts"),
+    "conflict.remove": _l("a retiré un conflit d'intérêts"),
+    "assignment.propose": _l("a proposé l'affectation des évaluateurs"),
+    "assignment.confirm": _l("a confirmé l'affectation des évaluateurs"),
+    "assignment.add": _l("a ajouté un évaluateur à une réponse"),
+    "assignment.remove": _l("a retiré un évaluateur d'une réponse"),
+    "review.draft": _l("a enregistré une évaluation en brouillon"),
+    "review.submit": _l("a soumis une évaluation"),
+    "review.revise": _l("a modifié une évaluation soumise"),
+    "interest.set": _l("a indiqué l'intérêt de son organisation pour une réponse"),
+    "ranking.export": _l("a exporté le classement"),
+    "meeting.schedule": _l("a programmé une séance du comité"),
+    "meeting.attendance": _l("a enregistré les présences d'une séance"),
+    "meeting.open": _l("a ouvert une séance du comité"),
+    "meeting.close": _l("a clos une séance du comité"),
+    "meeting.minutes_export": _l("a exporté un procès-verbal"),
+    "decision.record": _l("a enregistré une décision du comité"),
+    "decision.correct": _l("a corrigé une décision du comité"),
+    "decision.release": _l("a communiqué les décisions du comité"),
+    "demo.seed_selection": _l("a créé les données de démonstration de la sélection"),
+    # The census and the results (issue 8).
+    "census.settings": _l("a modifié les phases du recensement"),
+    "commitment.record": _l("a enregistré un engagement d'achat"),
+    "commitment.update": _l("a modifié un engagement d'achat"),
+    "commitment.confirm": _l("a confirmé la déclaration d'un acheteur"),
+    "commitment.plan_experimentation": _l("a prévu une expérimentation"),
+    "commitment.commit": _l("a enregistré un engagement d'achat ferme"),
+    "commitment.launch_procedure": _l("a indiqué la procédure lancée"),
+    "commitment.contract": _l("a enregistré le marché notifié"),
+    "commitment.abandon": _l("a abandonné un engagement d'achat"),
+    "need.carry_over": _l("a reconduit un besoin dans la collecte suivante"),
+    "application.named_in_results": _l("a choisi si la solution est nommée dans les résultats"),
+    "results.editorial": _l("a rédigé le texte du bilan"),
+    "results.approve": _l("a approuvé le bilan"),
+    "results.publish": _l("a publié le bilan"),
 }
 
 OBJECTS: dict[str, Any] = {
@@ -93,6 +142,16 @@ OBJECTS: dict[str, Any] = {
     "attachments": _l("Pièce jointe"),
     "notifications": _l("Courriel"),
     "settings": _l("Réglage"),
+    "criteria": _l("Critère"),
+    "conflicts": _l("Conflit d'intérêts"),
+    "review_assignments": _l("Affectation"),
+    "reviews": _l("Évaluation"),
+    "buyer_interests": _l("Intérêt d'un acheteur"),
+    "selection_settings": _l("Paramètres de la sélection"),
+    "committee_meetings": _l("Séance du comité"),
+    "decisions": _l("Décision du comité"),
+    "commitments": _l("Engagement d'achat"),
+    "census_settings": _l("Phases du recensement"),
 }
 
 
@@ -110,6 +169,12 @@ def sentence(event: AuditEvent) -> str:
         if after.get("forced"):
             text += _(" (passage forcé)")
     return text + "."
+
+
+def action(event: AuditEvent) -> str:
+    """What was done, without who did it (the cycle page's history has a column for the author)."""
+    verb = ACTIONS.get(event.action)
+    return str(verb) if verb is not None else _("action enregistrée : %(code)s", code=event.action)
 
 
 def object_label(object_type: str | None, object_id: int | None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -485,9 +485,11 @@ def _undecided_blocker(cycle: Cycle) -> list[Refusal]:
     count = undecided_count(cycle)
     if not count:
         return []
-    return [Refusal("selection_undecided", {"count": count, "message": _(
-        "%(num)s réponse(s) éligible(s) n'ont pas encore de décision du comité. Pour passer outre, forcez le "
-        "changement en donnant une raison.", num=count)})]
+    return [Refusal("selection_undecided", {"count": count, "message": ngettext(
+        "%(num)d réponse éligible n'a pas encore de décision du comité. Pour passer outre, forcez le "
+        "changement en donnant une raison.",
+        "%(num)d réponses éligibles n'ont pas encore de décision du comité. Pour passer outre, forcez le "
+        "changement en donnant une raison.", count)})]
 
 
 def _release_blocker(cycle: Cycle) -> list[Refusal]:
@@ -520,7 +522,8 @@ def _admin_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any]:
                           url_for("selection.meeting", meeting_id=meeting.id)))
     left = undecided_count(cycle)
     if left:
-        tasks.append(Task(_("%(num)s réponse(s) éligible(s) sans décision du comité", num=left), deadline,
+        tasks.append(Task(ngettext("%(num)d réponse éligible sans décision du comité",
+                                   "%(num)d réponses éligibles sans décision du comité", left), deadline,
                           url_for("selection.ranking", cycle_id=cycle.id)))
     if not released(cycle) and decision_count(cycle):
         tasks.append(Task(_("Communiquer les décisions du comité aux entreprises et aux acheteurs"), deadline,

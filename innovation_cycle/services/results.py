@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
@@ -39,6 +40,7 @@ from innovation_cycle.models import (
 )
 from innovation_cycle.services import audit
 from innovation_cycle.services.cycles import register_exit_condition
+from innovation_cycle.services.dashboard import TASK_SOURCES, Task
 from workflows.base import MoveRefused, Refusal
 from workflows.commitment import LEVELS
 
@@ -330,6 +332,41 @@ def _bilan_published(cycle: Cycle) -> list[Refusal]:
 
 
 register_exit_condition("results_communication", _bilan_published)
+
+
+# --- dashboard tasks ---------------------------------------------------------------------------------------
+
+
+def _results_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Task]:
+    """The bilan's people, each with a link to where it is done: the admin writes it, then publishes it once
+    approved; each founding partner's people approve it (without this task nobody told them it waited for them).
+    """
+    if cycle is None or cycle.state != "results_communication":
+        return []
+    report = report_of(cycle)
+    if report is not None and report.published_at is not None:
+        return []
+    window = cycle.window("results_communication")
+    deadline = window.closes_at if window else None
+    tasks = []
+    if user.has_role(Role.ADMIN):
+        if report is None or not report.editorial:
+            tasks.append(Task(_("Rédiger le bilan du cycle %(year)s", year=cycle.year), deadline,
+                              url_for("results.manage", cycle_id=cycle.id)))
+        elif not missing_approvals(cycle):
+            tasks.append(Task(_("Publier le bilan du cycle %(year)s : les membres fondateurs l'ont approuvé",
+                                year=cycle.year), deadline, url_for("results.manage", cycle_id=cycle.id), urgent=True))
+    if report is not None and report.editorial:
+        organization = founding_partner_of(user, cycle)
+        if organization is not None and organization in missing_approvals(cycle):
+            tasks.append(Task(_("Approuver le bilan du cycle %(year)s pour %(organization)s", year=cycle.year,
+                                organization=organization.name), deadline,
+                              url_for("results.preview", cycle_id=cycle.id)))
+    return tasks
+
+
+if _results_tasks not in TASK_SOURCES:
+    TASK_SOURCES.append(_results_tasks)
 
 
 def table_rows(bilans: list[CycleBilan]) -> list[list[Any]]:

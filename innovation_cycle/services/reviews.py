@@ -473,10 +473,13 @@ def solve(problem: Problem) -> dict[int, list[int]]:
     n, answers, members = problem.per_answer, problem.answers, problem.members
     short = [a for a in answers if sum((a, m) not in problem.conflicts for m in members) < n]
     if short:
-        raise Infeasible(_(
-            "Affectation impossible : %(count)s réponse(s) n'ont pas %(n)s membres du comité sans conflit "
+        raise Infeasible(ngettext(
+            "Affectation impossible : %(num)d réponse n'a pas %(n)s membres du comité sans conflit "
+            "d'intérêts (réponse n° %(ids)s). Ajoutez des membres au comité ou réduisez le nombre d'évaluateurs "
+            "par réponse.",
+            "Affectation impossible : %(num)d réponses n'ont pas %(n)s membres du comité sans conflit "
             "d'intérêts (réponses n° %(ids)s). Ajoutez des membres au comité ou réduisez le nombre d'évaluateurs "
-            "par réponse.", count=len(short), n=n, ids=", ".join(str(a) for a in short[:20])))
+            "par réponse.", len(short), n=n, ids=", ".join(str(a) for a in short[:20])))
     if not answers:
         return {}
     total = n * len(answers)
@@ -675,9 +678,12 @@ def _mail_assignments(cycle: Cycle, per_member: dict[int, list[Application]], oc
 
     for user_id, answers in per_member.items():
         listing = "\n".join(f"- {a.solution_name} (n° {a.id})" for a in sorted(answers, key=lambda a: a.id))
-        message = _("Le comité de pilotage du cycle %(year)s vous confie l'évaluation de %(count)s réponse(s) "
-                    "à l'AMI :\n%(listing)s\nÉvaluations attendues avant le %(date)s.", year=cycle.year,
-                    count=len(answers), listing=listing, date=when(close) if close else "—")
+        message = ngettext(
+            "Le comité de pilotage du cycle %(year)s vous confie l'évaluation d'une réponse à l'AMI :\n"
+            "%(listing)s\nÉvaluation attendue avant le %(date)s.",
+            "Le comité de pilotage du cycle %(year)s vous confie l'évaluation de %(num)d réponses à l'AMI :\n"
+            "%(listing)s\nÉvaluations attendues avant le %(date)s.", len(answers), year=cycle.year,
+            listing=listing, date=when(close) if close else "—")
         notifications.notify_event("reviews.assigned", cycle, [users[user_id]], subject=_(
             "Cycle %(year)s : vos réponses à évaluer", year=cycle.year), occurrence=occurrence, message=message,
             link=link)

@@ -2,6 +2,11 @@
 werkzeug server on a free port over the test database (SQLite or PostgreSQL, like every other test), the demo
 clock on, mail delivered to a loopback SMTP server, axe-core injected into every page visited.
 
+Both themes: every page a walk visits is also loaded, by the same person (same cookies), from a twin server —
+the same database, the other theme (STATE_BRANDING flipped) — and checked there too (pages.Person.check_page).
+The cycle walk acts on the State theme in the SQLite pass and on the neutral one in the PostgreSQL pass, so the
+README's test command clicks through both, while each pass checks every page in both.
+
 Every item under tests/browser is marked `browser` (select with `-m browser`, leave out with `-m "not browser"`).
 Without Chromium or axe-core the walk is skipped with the reason, except when BROWSER_REQUIRED=1 (CI), where
 a missing browser is a failure rather than a silent skip.
@@ -20,12 +25,16 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from innovation_cycle import clock as app_clock
+from innovation_cycle import create_app
 from innovation_cycle.clock import SystemClock
 from innovation_cycle.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS") or ROOT / "test-artifacts")
+# The theme the cycle walk clicks through: the State's on SQLite, the neutral one on PostgreSQL (the other one is
+# checked page by page on the twin server in both passes).
+WALK_THEME = "neutral" if os.environ.get("TEST_DATABASE_URL") else "dsfr"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -86,11 +95,15 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
-@pytest.fixture
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    return _free_port()
 
 
 @pytest.fixture(params=["dsfr"])
@@ -136,19 +149,36 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _serve(app, port: int) -> Iterator[str]:
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def live_server(app, free_port) -> Iterator[str]:
     """The application on http://127.0.0.1:<port>, one thread per request, stopped before the database is
     emptied."""
-    server = make_server("127.0.0.1", free_port, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{free_port}"
+        yield from _serve(app, free_port)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         db.session.remove()
+
+
+@pytest.fixture
+def twin_server(app_config, live_server) -> Iterator[str]:
+    """The same application and database in the other theme, on another port. Browsers share cookies across
+    the ports of one host, so a person signed in on one is signed in on the other: the walk reloads each page
+    it reaches there and checks it in that theme too."""
+    port = _free_port()
+    twin = create_app({**app_config, "STATE_BRANDING": not app_config["STATE_BRANDING"],
+                       "SERVER_NAME": f"127.0.0.1:{port}", "CLOCK": SystemClock()})
+    yield from _serve(twin, port)
 
 
 @pytest.fixture
@@ -167,7 +197,10 @@ def walk(request, browser, live_server, axe_source, app):
     """Opens one browser context per person; on failure keeps each open page's screenshot and HTML."""
     from browser.pages import Walk
 
-    the_walk = Walk(browser, live_server, axe_source)
+    # BROWSER_ONE_THEME=1: a quicker local run, without the other theme's checks (CI never sets it).
+    both = request.node.get_closest_marker("both_themes") and os.environ.get("BROWSER_ONE_THEME") != "1"
+    twin = request.getfixturevalue("twin_server") if both else None
+    the_walk = Walk(browser, live_server, axe_source, twin_url=twin)
     yield the_walk
     if getattr(request.node, "browser_failed", False):
         folder = ARTIFACTS / request.node.name.replace("/", "_").replace("[", "-").replace("]", "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,34 @@ class AdminSteps:
         self.submit("Aller à cette date")
         expect(self.page.get_by_text("L'horloge indique maintenant")).to_be_visible()
 
-    def advance_cycle(self: Person, cycle_id: int, stage_label: str) -> None:
+    def advance_cycle(self: Person, cycle_id: int, stage_label: str, button: str = "Passer à l'étape suivante") -> None:
         self.goto(f"/admin/cycles/{cycle_id}")
-        self.submit("Passer à l'étape suivante")
+        self.submit(button)
         expect(self.page.get_by_text(f"Le cycle est passé à l'étape « {stage_label} »")).to_be_visible()
+
+
+class MemberSteps:
+    def review_with_the_keyboard(self: Person, scores: list[str], recommendation: str) -> None:
+        """A committee member's review, keyboard only: the first criteria and a draft, then a refused submission
+        (the focus on the error summary), then the rest, submitted. `scores` start the levels' labels."""
+        first, rest = scores[:2], scores[2:]
+        groups = self.page.locator("fieldset:has(input[type=radio][name^=score_])")
+        for i, score in enumerate(first):
+            self.key_radio(groups.nth(i), score)
+            comment = groups.nth(i).get_by_label(re.compile("^Commentaire"))
+            self.tab_to(comment)
+            self.page.keyboard.type("Solide.")
+        self.key_submit("Enregistrer le brouillon")
+        expect(self.page.get_by_text("Brouillon enregistré.")).to_be_visible()
+        self.key_submit("Soumettre l'évaluation", expect_errors=True)
+        groups = self.page.locator("fieldset:has(input[type=radio][name^=score_])")
+        for i, score in enumerate(rest, start=len(first)):
+            self.key_radio(groups.nth(i), score)
+        self.key_radio(self.page.locator("fieldset:has(input[type=radio][name=recommendation])"), recommendation)
+        self.key_fill("Commentaire pour le comité", "Solution mûre, à retenir.")
+        self.key_fill("Commentaire pouvant être transmis", "Belle solution, bien documentée.")
+        self.key_submit("Soumettre l'évaluation")
+        expect(self.page.get_by_text("Votre évaluation est soumise.")).to_be_visible()
 
 
 class CompanySteps:
@@ -102,13 +127,17 @@ class CompanySteps:
 
 
 @dataclass
-class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps):
+class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps, MemberSteps):
     walk: Walk
     name: str
     context: BrowserContext
     page: Page
     problems: list[str] = field(default_factory=list)
     visited: list[str] = field(default_factory=list)
+    last_status: int | None = None
+    twin: Page | None = None
+    twin_response: Any = None
+    twin_problems: list[str] = field(default_factory=list)
 
     # --- every page -------------------------------------------------------------------------------------
 
@@ -122,7 +151,8 @@ class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps):
         return self.page
 
     def check_page(self) -> None:
-        """The checks every page visited must pass."""
+        """The checks every page visited must pass, in this theme and, for a walk on both themes, in the other
+        one: the same address loaded by the same person from the twin server."""
         self.page.wait_for_load_state("load")
         self.visited.append(self.page.url)
         self.walk.pages_checked += 1
@@ -131,13 +161,50 @@ class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps):
         # The browser's own date widgets speak the browser's language (« mm/dd/yyyy »): dates are French text.
         widgets = self.page.locator("input[type=date], input[type=datetime-local], input[type=month]")
         assert widgets.count() == 0, f"{self.page.url}: a date widget in the browser's language"
-        self.axe()
+        # « 1 réponse(s) »: French pages agree in number (ngettext), they do not hedge with « (s) ».
+        hedged = re.findall(r"\w+\(s\)", self.page.locator("body").inner_text())
+        assert not hedged, f"{self.page.url}: {hedged}"
+        twin = self.open_twin()
+        self.axe(self.page)
+        if twin is not None:
+            self.check_twin(twin)
 
-    def axe(self) -> None:
-        if not self.page.evaluate("() => !!window.axe"):
+    def open_twin(self) -> Page | None:
+        """Start loading this page in the other theme (it loads while axe-core runs here). Only pages reached
+        by a GET or a redirect: a refused form's page (422) is a POST answer, not an address."""
+        if self.walk.twin_url is None or self.last_status != 200:
+            return None
+        if self.twin is None:
+            self.twin = self.context.new_page()
+            self.twin.on("response", lambda r: r.status >= 400 and r.request.resource_type != "document"
+                         and self.twin_problems.append(f"{r.status} on {r.url}"))
+            self.twin.on("console", lambda m: m.type == "error" and not m.text.startswith("Failed to load resource")
+                         and self.twin_problems.append(f"console: {m.text}"))
+            self.twin.on("pageerror", lambda error: self.twin_problems.append(f"script error: {error}"))
+        path = self.page.url[len(self.walk.base_url):] if self.page.url.startswith(self.walk.base_url) else None
+        # Each address once per person in the other theme: the themes differ in their frame and colours, not in
+        # what a page says after each click (that is checked in this theme, every time).
+        if path is None or (self.name, path) in self.walk.twin_seen:
+            return None
+        self.walk.twin_seen.add((self.name, path))
+        self.twin_response = self.twin.goto(self.walk.twin_url + path, wait_until="commit")
+        return self.twin
+
+    def check_twin(self, twin: Page) -> None:
+        twin.wait_for_load_state("load")
+        self.walk.twin_pages_checked += 1
+        status = self.twin_response.status if self.twin_response else None
+        assert status == 200, f"{twin.url}: {status} in the other theme"
+        problems, self.twin_problems = self.twin_problems, []
+        assert not problems, f"{twin.url} (other theme): " + "; ".join(problems)
+        self.axe(twin)
+
+    def axe(self, page: Page) -> None:
+        started = time.monotonic()
+        if not page.evaluate("() => !!window.axe"):
             # Runtime.evaluate is not subject to the page's CSP, unlike an injected <script>.
-            self.page.evaluate(self.walk.axe_source + "\n;0")
-        result = self.page.evaluate(
+            page.evaluate(self.walk.axe_source + "\n;0")
+        result = page.evaluate(
             """async (disabled) => {
                 const rules = Object.fromEntries(disabled.map(id => [id, {enabled: false}]));
                 const r = await axe.run(document, {resultTypes: ['violations'], rules});
@@ -145,7 +212,8 @@ class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps):
                     id: v.id, impact: v.impact, help: v.help,
                     nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
             }""", AXE_DISABLED)
-        assert not result, f"axe-core on {self.page.url}:\n" + json.dumps(result, indent=1, ensure_ascii=False)
+        self.walk.axe_seconds += time.monotonic() - started
+        assert not result, f"axe-core on {page.url}:\n" + json.dumps(result, indent=1, ensure_ascii=False)
 
     def submit(self, label: str = "", *, expect_errors: bool = False) -> Page:
         """Press a submit button and check the page it leads to."""
@@ -176,7 +244,11 @@ class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps):
         self.field(label).fill(value)
 
     def choose(self, label: str | re.Pattern, option: str) -> None:
-        self.field(label).select_option(label=option)
+        """Pick the option labelled `option`, or else the first whose label starts with it."""
+        control = self.field(label)
+        texts = [t.strip() for t in control.locator("option").all_text_contents()]
+        control.select_option(label=option if option in texts else next((t for t in texts if t.startswith(option)),
+                                                                         option))
 
     def tick(self, label: str | re.Pattern) -> None:
         self.field(label).check(force=True)  # the DSFR label covers the box it stands for
@@ -212,6 +284,25 @@ class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps):
             self.page.keyboard.press("ArrowDown")
         raise AssertionError(f"option « {option_label} » not reached with the keyboard")
 
+    def key_radio(self, group, option_label: str, *, limit: int = 80) -> None:
+        """A radio group, with the keyboard: Tab into the group (it is one tab stop), then the arrow keys until
+        the option whose label starts with `option_label` is checked."""
+        radios = group.locator("input[type=radio]")
+        for _ in range(limit):
+            if radios.evaluate_all("(nodes) => nodes.includes(document.activeElement)"):
+                break
+            self.page.keyboard.press("Tab")
+        else:
+            raise AssertionError(f"radio group not reachable with Tab: {group}")
+        target = group.get_by_label(re.compile("^" + re.escape(option_label)))
+        if not radios.evaluate_all("(nodes) => nodes.some(n => n.checked)"):
+            self.page.keyboard.press("Space")
+        for _ in range(radios.count()):
+            if target.is_checked():
+                return
+            self.page.keyboard.press("ArrowDown")
+        raise AssertionError(f"option « {option_label} » not reached with the arrow keys")
+
     def key_submit(self, label: str, *, expect_errors: bool = False) -> Page:
         self.tab_to(self.page.get_by_role("button", name=label, exact=True))
         with self.page.expect_navigation():
@@ -237,12 +328,17 @@ class Person(BuyerSteps, DashboardSteps, AdminSteps, CompanySteps):
 class Walk:
     """The browser and the people in it."""
 
-    def __init__(self, browser: Browser, base_url: str, axe_source: str):
+    def __init__(self, browser: Browser, base_url: str, axe_source: str, twin_url: str | None = None):
         self.browser = browser
         self.base_url = base_url
+        self.twin_url = twin_url
         self.axe_source = axe_source
         self.people: list[Person] = []
         self.pages_checked = 0
+        self.twin_pages_checked = 0
+        self.twin_seen: set[tuple[str, str]] = set()
+        self.axe_seconds = 0.0
+        self.started = time.monotonic()
 
     def person(self, name: str, **context_options: Any) -> Person:
         context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris", **context_options)
@@ -259,6 +355,12 @@ class Walk:
         page.on("pageerror", lambda error: person.problems.append(f"script error: {error}"))
         page.on("response", lambda r: r.status >= 400 and r.request.resource_type != "document"
                 and person.problems.append(f"{r.status} on {r.url}"))
+
+        def document(response):
+            if response.request.resource_type == "document" and response.frame == page.main_frame:
+                person.last_status = response.status
+
+        page.on("response", document)
         self.people.append(person)
         return person
 
@@ -271,6 +373,23 @@ class Walk:
                 (folder / f"{person.name}.visited.txt").write_text("\n".join(person.visited), encoding="utf-8")
             except Exception as exc:  # a closed page must not hide the test's own failure
                 (folder / f"{person.name}.error.txt").write_text(repr(exc), encoding="utf-8")
+
+    def distinct_pages(self) -> list[str]:
+        """The pages visited, ids and query strings left out: /engagements/<id>, /admin/cycles/<id>…"""
+        paths = set()
+        for person in self.people:
+            for url in person.visited:
+                if url.startswith(self.base_url):
+                    path = re.sub(r"/\d+(?=/|$)", "/<id>", url[len(self.base_url):].split("?")[0])
+                    paths.add(re.sub(r"/[\w.-]{30,}$", "/<jeton>", path))
+        return sorted(paths)
+
+    def report(self) -> str:
+        """What the walk did, for the test's output (-s) and the report."""
+        pages = self.distinct_pages()
+        return (f"{self.pages_checked} pages checked in this theme, {self.twin_pages_checked} in the other, "
+                f"{len(pages)} distinct, in {time.monotonic() - self.started:.1f} s "
+                f"(axe-core: {self.axe_seconds:.1f} s)\n" + "\n".join(pages))
 
     def close(self) -> None:
         for person in self.people:

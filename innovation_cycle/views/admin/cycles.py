@@ -15,7 +15,7 @@ from innovation_cycle.authz import ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import AuditEvent, CommitteeMember, Convention, Cycle, Role, User, UserRole
 from innovation_cycle.params import db_id, parse_int
-from innovation_cycle.services import audit, cycles
+from innovation_cycle.services import audit, audit_text, cycles
 from innovation_cycle.views.admin import bp
 from workflows import cycle as flow
 from workflows.base import MoveRefused
@@ -107,6 +107,7 @@ def cycle(cycle_id: int):
         "admin/cycles/detail.html", cycle=cycle, moves=moves, history=history, current_time=clock.now(),
         committee_form=committee_form, remove_form=RemoveForm(), mermaid=flow.mermaid(cycle.state),
         transitions=flow.TRANSITIONS, can_prepare_next=(cycle.year + 1) in years_left,
+        audit_action=audit_text.action,
     )
 
 
