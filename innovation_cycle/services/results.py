@@ -334,41 +334,6 @@ def _bilan_published(cycle: Cycle) -> list[Refusal]:
 register_exit_condition("results_communication", _bilan_published)
 
 
-# --- dashboard tasks ---------------------------------------------------------------------------------------
-
-
-def _results_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Task]:
-    """The bilan's people, each with a link to where it is done: the admin writes it, then publishes it once
-    approved; each founding partner's people approve it (without this task nobody told them it waited for them).
-    """
-    if cycle is None or cycle.state != "results_communication":
-        return []
-    report = report_of(cycle)
-    if report is not None and report.published_at is not None:
-        return []
-    window = cycle.window("results_communication")
-    deadline = window.closes_at if window else None
-    tasks = []
-    if user.has_role(Role.ADMIN):
-        if report is None or not report.editorial:
-            tasks.append(Task(_("Rédiger le bilan du cycle %(year)s", year=cycle.year), deadline,
-                              url_for("results.manage", cycle_id=cycle.id)))
-        elif not missing_approvals(cycle):
-            tasks.append(Task(_("Publier le bilan du cycle %(year)s : les membres fondateurs l'ont approuvé",
-                                year=cycle.year), deadline, url_for("results.manage", cycle_id=cycle.id), urgent=True))
-    if report is not None and report.editorial:
-        organization = founding_partner_of(user, cycle)
-        if organization is not None and organization in missing_approvals(cycle):
-            tasks.append(Task(_("Approuver le bilan du cycle %(year)s pour %(organization)s", year=cycle.year,
-                                organization=organization.name), deadline,
-                              url_for("results.preview", cycle_id=cycle.id)))
-    return tasks
-
-
-if _results_tasks not in TASK_SOURCES:
-    TASK_SOURCES.append(_results_tasks)
-
-
 def table_rows(bilans: list[CycleBilan]) -> list[list[Any]]:
     """The bilan as a table (open data): one row per indicator, one column per cycle of the convention."""
     from workflows.commitment import STATES
@@ -468,7 +433,6 @@ def save_baseline(year: int | None, amount: Any, source: str, *, actor: User | N
 def _results_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any]:
     """The admin: the year's purchases to enter (from the census on), the bilan to write, to publish once
     approved, the cycle to close once published; a founding partner's user: the draft to approve."""
-    from flask import url_for
 
     from innovation_cycle.services.dashboard import Task
 
@@ -508,8 +472,6 @@ def _results_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Any]:
 
 
 def register_tasks() -> None:
-    from innovation_cycle.services.dashboard import TASK_SOURCES
-
     if _results_tasks not in TASK_SOURCES:
         TASK_SOURCES.append(_results_tasks)
 
