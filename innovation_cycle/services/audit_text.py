@@ -111,6 +111,11 @@ ACTIONS: dict[str, Any] = {
     "decision.correct": _l("a corrigé une décision du comité"),
     "decision.release": _l("a communiqué les décisions du comité"),
     "demo.seed_selection": _l("a créé les données de démonstration de la sélection"),
+    "demo.seed_decisions": _l("a créé les décisions de démonstration du comité"),
+    "procedure_threshold.create": _l("a ajouté un seuil de procédure"),
+    "procedure_threshold.update": _l("a modifié un seuil de procédure"),
+    "purchase_baseline.create": _l("a saisi les achats annuels de la PFRA"),
+    "purchase_baseline.update": _l("a modifié les achats annuels de la PFRA"),
     # The census and the results (issue 8).
     "census.settings": _l("a modifié les phases du recensement"),
     "commitment.record": _l("a enregistré un engagement d'achat"),
