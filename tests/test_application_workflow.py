@@ -95,6 +95,9 @@ def test_a_decision_needs_the_stage_an_open_quorate_meeting_a_rationale_and_no_r
         machine.fire(trigger)
     assert [r.code for r in refused.value.refusals] == codes
     assert machine.state == "eligible"
+    # The sentence names the stage the cycle is at (« le cycle est à l'étape … »).
+    stage = [r.params for r in refused.value.refusals if r.code == "decision_stage"]
+    assert stage in ([], [{"cycle_state": changes.get("cycle_state")}])
 
 
 @pytest.mark.parametrize(("state", "trigger"), [("selected", "not_select"), ("not_selected", "select"),
@@ -180,3 +183,9 @@ def test_mermaid_lists_every_transition():
     for (state, trigger), dest in EXPECTED.items():
         assert f"{state} --> {dest}: {trigger}" in source
     assert "class submitted current" in source
+    assert source.splitlines()[:2] == ["stateDiagram-v2", "    [*] --> draft"]
+    assert flow.mermaid().splitlines()[-1] == "    not_selected --> eligible: wait_list"  # no highlight
+
+
+def test_an_illegal_move_has_no_destination():
+    assert [flow.destination(s, t) for s, t in ALL if (s, t) not in EXPECTED] == [None] * (len(ALL) - len(EXPECTED))

@@ -39,7 +39,10 @@ def test_every_move(state, trigger):
         with pytest.raises(MoveRefused) as refused:
             machine.fire(trigger)
         assert [r.code for r in refused.value.refusals] == ["illegal_move"]
+        # The French sentence names the state the move was refused from (« depuis l'état … »).
+        assert refused.value.refusals[0].params == {"state": state, "trigger": trigger}
         assert machine.state == state
+        assert flow.destination(state, trigger) is None
 
 
 def test_the_table_covers_every_transition():

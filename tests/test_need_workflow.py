@@ -75,6 +75,8 @@ def test_submission_and_revision_need_the_collection_open(when):
         assert [r.code for r in found] == ["collection_closed"]
         assert found[0].params["opens_at"] == OPENS and found[0].params["closes_at"] == CLOSES
         assert found[0].params["year"] == 2017
+        # The sentence says what the guard judged: at that moment, in that stage (« ouvrira le… », « close »).
+        assert found[0].params["now"] == when and found[0].params["cycle_state"] == "needs_collection"
 
 
 def test_the_window_opens_at_its_first_minute_and_closes_at_its_last():

@@ -65,7 +65,6 @@ def test_composed_rules_name_what_they_combine():
     assert (is_admin | same_organization).name == "(has_role(admin) | same_organization)"
     assert (is_admin & same_organization).name == "(has_role(admin) & same_organization)"
     assert (~is_admin).name == "~has_role(admin)"
-    assert Rule(lambda u, t: True).name == "<lambda>"
     assert Rule(lambda u, t: True, "named").name == "named"
     assert POLICY["clock.move"].name == "(has_role(admin) & demo_mode)"
 
@@ -75,7 +74,38 @@ def test_composed_rules_decide_as_their_parts():
     assert [(a | b)(None) for a, b in ((yes, no), (no, yes), (no, no))] == [True, True, False]
     assert [(a & b)(None) for a, b in ((yes, yes), (yes, no), (no, yes))] == [True, False, False]
     assert (~no)(None) is True and (~yes)(None) is False
-    assert Rule(lambda u, t: "truthy")(None) is True
+    assert Rule(lambda u, t: "truthy", "truthy")(None) is True
+    # Each part is asked about the same user and the same target.
+    user_is_u, target_is_t = Rule(lambda u, t: u == "u", "user_is_u"), Rule(lambda u, t: t == "t", "target_is_t")
+    assert (user_is_u & target_is_t)("u", "t") and (target_is_t & user_is_u)("u", "t")
+    assert (no | user_is_u)("u", "t") and (no | target_is_t)("u", "t") and (target_is_t | no)("u", "t")
+    assert (~user_is_u)("v", "t") and not (~target_is_t)("u", "t")
+
+
+def test_requires_guards_a_view_as_its_action_says(app, make):
+    """A view under `requires` answers only to those the policy lets in: anonymous → login, others → 403."""
+    from flask_login import login_user
+    from werkzeug.exceptions import HTTPException
+
+    from innovation_cycle.authz import requires
+
+    def audit_page(year):
+        return f"journal {year}"
+
+    guarded = requires("audit.view")(audit_page)
+    assert guarded.required_action == "audit.view" and guarded.__name__ == "audit_page"  # the endpoint's name
+    with app.test_request_context("/journal"):
+        with pytest.raises(HTTPException) as refused:
+            guarded(2017)
+        assert refused.value.response.status_code == 302  # to the login page
+    with app.test_request_context("/journal"):
+        login_user(make.user(Role.BUYER))
+        with pytest.raises(HTTPException) as refused:
+            guarded(2017)
+        assert refused.value.code == 403
+    with app.test_request_context("/journal"):
+        login_user(make.user(Role.ADMIN))
+        assert guarded(year=2017) == "journal 2017"
 
 
 def test_an_unknown_action_is_a_programming_error():
@@ -124,3 +154,60 @@ def test_the_diagrams_are_mermaid_state_diagrams(module, first, last):
         assert f"    [*] --> {first}" in plain and f"    {last} --> [*]" in plain
     highlighted = module.mermaid(module.STATES[1]).splitlines()
     assert highlighted[-2:] == ["    classDef current fill:#000091,color:#fff", f"    class {module.STATES[1]} current"]
+
+
+# --- attachments: whoever may see (or change) the record that owns the file ------------------------------
+
+
+def _file_of(need=None, application=None, ami=None):
+    """What the attachment rules read of an attachment: the record it belongs to."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(need=need, application=application, ami=ami)
+
+
+def test_a_needs_attachment_follows_the_need(app, make):
+    cycle = make.cycle(state="needs_collection")
+    town = make.organization("Ville de Lille")
+    buyer, stranger = make.user(Role.BUYER, organization=town), make.user(Role.BUYER, organization=make.organization())
+    agent, admin = make.user(Role.PFRA_AGENT), make.user(Role.ADMIN)
+    draft = _file_of(need=make.need(cycle, organization=town, status="draft"))
+    assert can(buyer, "attachment.view", draft) and can(buyer, "attachment.delete", draft)
+    assert not can(stranger, "attachment.view", draft) and not can(stranger, "attachment.delete", draft)
+    assert not can(agent, "attachment.view", draft) and not can(admin, "attachment.view", draft)  # a draft is private
+    submitted = _file_of(need=make.need(cycle, organization=town, status="submitted"))
+    assert can(agent, "attachment.view", submitted) and can(admin, "attachment.view", submitted)
+    assert not can(buyer, "attachment.delete", submitted)  # no longer editable
+    assert not can(admin, "attachment.delete", submitted) and not can(agent, "attachment.delete", submitted)
+    assert not can(buyer, "attachment.view", None) and not can(admin, "attachment.delete", None)
+
+
+def test_an_answers_attachment_follows_the_answer(app, make, two_cycles):
+    _first_member, second_member, answer = two_cycles
+    answer.cycle.state = "ami_sourcing"
+    author, admin = answer.author, make.user(Role.ADMIN)
+    rival = make.user(Role.COMPANY, organization=make.organization("Rivale SAS", OrganizationKind.COMPANY))
+    attached = _file_of(application=answer)
+    assert can(author, "attachment.view", attached) and can(admin, "attachment.view", attached)
+    assert can(second_member, "attachment.view", attached)
+    assert not can(rival, "attachment.view", attached)
+    assert not can(admin, "attachment.delete", attached) and not can(rival, "attachment.delete", attached)
+    answer.status = "draft"  # the company's own draft, the AMI open: its files may be removed
+    assert can(author, "attachment.delete", attached) and not can(admin, "attachment.view", attached)
+    answer.cycle.state = "selection"  # after the deadline, nothing changes any more
+    assert not can(author, "attachment.delete", attached)
+
+
+def test_the_amis_rules_document_is_public_while_the_ami_is_open(app, make):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    cycle = make.cycle(state="needs_collection")
+    rules = _file_of(ami=SimpleNamespace(cycle=cycle))
+    anonymous_user, agent, admin = AnonymousUserMixin(), make.user(Role.PFRA_AGENT), make.user(Role.ADMIN)
+    assert not can(anonymous_user, "attachment.view", rules) and can(agent, "attachment.view", rules)
+    cycle.state = "ami_sourcing"
+    assert can(anonymous_user, "attachment.view", rules)
+    assert can(admin, "attachment.delete", rules) and not can(agent, "attachment.delete", rules)
+    assert not can(admin, "attachment.view", _file_of())  # a file that belongs to nothing is nobody's
