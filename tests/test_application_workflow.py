@@ -125,7 +125,7 @@ def test_before_the_ami_stage_the_refusal_says_when_it_opens(cycle_state):
     with pytest.raises(MoveRefused) as refused:
         ApplicationFlow("draft", ctx(cycle_state=cycle_state, now=OPENS - timedelta(days=3))).fire("submit")
     assert [r.code for r in refused.value.refusals] == ["ami_not_open"]
-    assert refused.value.refusals[0].params["opens_at"] == OPENS
+    assert refused.value.refusals[0].params == {"opens_at": OPENS, "closes_at": CLOSES}
 
 
 @pytest.mark.parametrize("cycle_state", ["selection", "commitment_census", "results_communication", "closed"])
@@ -176,6 +176,8 @@ def test_screening_happens_during_the_ami_and_the_selection(cycle_state, allowed
     ("eligible", NOW, False), ("ineligible", NOW, False), ("withdrawn", NOW, False)])
 def test_what_a_company_may_still_edit(state, now, editable):
     assert (flow.edit_refusals(state, ctx(now=now)) == []) is editable
+    if state not in flow.EDITABLE_STATES:  # « Une réponse à l'état … ne se modifie plus. »
+        assert flow.edit_refusals(state, ctx(now=now)) == [Refusal("not_editable", {"state": state})]
 
 
 def test_mermaid_lists_every_transition():
