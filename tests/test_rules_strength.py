@@ -17,7 +17,7 @@ from innovation_cycle.models import Application, CommitteeMember, Company, Organ
 from workflows import application as application_flow
 from workflows import cycle as cycle_flow
 from workflows import need as need_flow
-from workflows.base import MoveRefused, Refusal
+from workflows.base import Flow, MoveRefused, Refusal
 from workflows.cycle import CycleFlow, MoveContext
 
 NOW = datetime(2017, 4, 10, 8, tzinfo=UTC)
@@ -125,6 +125,39 @@ def test_a_refused_move_says_every_reason():
 def test_a_machine_has_no_automatic_to_state_triggers():
     machine = CycleFlow("draft", MoveContext(now=NOW))
     assert not hasattr(machine, "to_closed")
+
+
+class _Door(Flow):
+    """A machine of two states, to try the shared machinery with rules that misbehave."""
+
+    STATES = ("closed", "open")
+    TRANSITIONS = [{"trigger": "open_it", "source": "closed", "dest": "open"}]
+
+
+def test_a_move_the_rules_forgot_is_still_refused_as_illegal_not_a_crash():
+    door = _Door("open", None, lambda state, trigger, ctx: [])  # rules that let everything through
+    with pytest.raises(MoveRefused) as refused:
+        door.fire("open_it")
+    assert refused.value.refusals == [Refusal("illegal_move", {"state": "open", "trigger": "open_it"})]
+    assert door.state == "open"
+
+
+def test_rules_that_change_their_mind_before_the_move_refuse_it_whole():
+    answers = iter([[], [Refusal("window_open")]])  # yes when asked, no when the machine asks again
+    door = _Door("closed", None, lambda state, trigger, ctx: next(answers))
+    with pytest.raises(MoveRefused) as refused:
+        door.fire("open_it")
+    assert [r.code for r in refused.value.refusals] == ["guard_failed"]
+    assert door.state == "closed"
+
+
+def test_the_machine_itself_refuses_what_the_rules_refuse():
+    """Its triggers are guarded by the same rules, so code that bypasses `fire` cannot move it either."""
+    ctx = MoveContext(now=NOW, window_closes_at=NOW + timedelta(days=3))
+    machine = CycleFlow("needs_collection", ctx)
+    assert machine.trigger("advance") is False and machine.state == "needs_collection"
+    ctx.window_closes_at = NOW
+    assert machine.trigger("advance") is True and machine.state == "ami_sourcing"
 
 
 def test_the_change_callback_hears_the_move():
