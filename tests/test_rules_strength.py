@@ -80,6 +80,15 @@ def test_composed_rules_decide_as_their_parts():
     assert (user_is_u & target_is_t)("u", "t") and (target_is_t & user_is_u)("u", "t")
     assert (no | user_is_u)("u", "t") and (no | target_is_t)("u", "t") and (target_is_t | no)("u", "t")
     assert (~user_is_u)("v", "t") and not (~target_is_t)("u", "t")
+    assert (~user_is_u)("v", "x") and not (~user_is_u)("u", "x") and (~target_is_t)("u", "x")
+
+
+def test_a_role_rule_lets_in_the_roles_it_names_only(app, make):
+    from flask_login import AnonymousUserMixin
+
+    staff = has_role(Role.ADMIN, Role.PFRA_AGENT)
+    assert staff(make.user(Role.PFRA_AGENT)) and staff(make.user(Role.ADMIN))
+    assert not staff(make.user(Role.BUYER)) and not staff(AnonymousUserMixin())
 
 
 def test_requires_guards_a_view_as_its_action_says(app, make):
