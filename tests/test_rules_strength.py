@@ -253,3 +253,86 @@ def test_the_amis_rules_document_is_public_while_the_ami_is_open(app, make):
     assert can(anonymous_user, "attachment.view", rules)
     assert can(admin, "attachment.delete", rules) and not can(agent, "attachment.delete", rules)
     assert not can(admin, "attachment.view", _file_of())  # a file that belongs to nothing is nobody's
+
+
+# --- the company's own answer, the committee's reviews --------------------------------------------------
+
+
+def test_the_company_submits_and_withdraws_its_answer_only_while_the_ami_is_open(app, make, two_cycles):
+    _first_member, _second_member, answer = two_cycles
+    author = answer.author
+    rival = make.user(Role.COMPANY, organization=make.organization("Rivale SAS", OrganizationKind.COMPANY))
+    answer.cycle.state, answer.status = "ami_sourcing", "draft"
+    assert can(author, "application.submit", answer) and can(author, "application.withdraw", answer)
+    assert not can(rival, "application.submit", answer) and not can(rival, "application.withdraw", answer)
+    answer.status = "submitted"  # submitted: it may be withdrawn, not submitted again
+    assert can(author, "application.withdraw", answer) and not can(author, "application.submit", answer)
+    answer.cycle.state = "selection"  # the deadline has passed
+    assert not can(author, "application.withdraw", answer) and not can(author, "application.edit", answer)
+
+
+def test_a_member_reads_the_others_reviews_once_their_own_is_submitted(app, make, two_cycles):
+    from innovation_cycle.models import Review
+
+    _first_member, member, answer = two_cycles
+    review = Review(cycle_id=answer.cycle_id, application_id=answer.id, reviewer_id=member.id, status="draft",
+                    created_at=answer.created_at, updated_at=answer.created_at)
+    db.session.add(review)
+    db.session.commit()
+    assert not can(member, "review.read_others", answer)
+    review.status, review.submitted_at, review.recommendation = "submitted", answer.created_at, "select"
+    db.session.commit()
+    assert can(member, "review.read_others", answer)
+
+
+# --- the census: who reads, changes and confirms a commitment --------------------------------------------
+
+
+def test_who_reads_changes_and_confirms_a_commitment(app, make):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    town, maker = make.organization("Ville de Lille"), make.organization("Solutions SAS", OrganizationKind.COMPANY)
+    buyer, company = make.user(Role.BUYER, organization=town), make.user(Role.COMPANY, organization=maker)
+    stranger = make.user(Role.BUYER, organization=make.organization("Ville d'Arras"))
+    rival = make.user(Role.COMPANY, organization=make.organization("Rivale SAS", OrganizationKind.COMPANY))
+    agent, ugap, admin = make.user(Role.PFRA_AGENT), make.user(Role.UGAP_AGENT), make.user(Role.ADMIN)
+    member, lone_buyer, anonymous_user = make.user(Role.COMMITTEE_MEMBER), make.user(Role.BUYER), AnonymousUserMixin()
+    people = {"buyer": buyer, "company": company, "stranger": stranger, "rival": rival, "agent": agent,
+              "ugap": ugap, "admin": admin, "member": member, "lone_buyer": lone_buyer, "anonymous": anonymous_user}
+    declared = SimpleNamespace(buyer_organization_id=town.id, company=SimpleNamespace(organization_id=maker.id),
+                               channel="pfra_regional", declared_by_buyer=True, confirmed_at=None,
+                               recorded_by_id=buyer.id)
+
+    def who(action, target=None):
+        return {name for name, user in people.items() if can(user, action, target)}
+
+    assert who("commitment.list") == {"buyer", "company", "stranger", "rival", "agent", "ugap", "admin"}
+    assert who("commitment.view", declared) == {"buyer", "company", "agent", "ugap", "admin"}
+    assert who("commitment.record") == {"buyer", "stranger", "agent", "ugap", "admin"}
+    assert who("commitment.edit", declared) == {"buyer", "agent", "admin"}
+    assert who("commitment.confirm") == {"agent", "admin"}
+    assert who("commitment.confirm", declared) == {"agent", "admin"}
+    declared.recorded_by_id = agent.id  # never one's own record
+    assert who("commitment.confirm", declared) == {"admin"}
+    declared.confirmed_at = NOW  # confirmed once
+    assert who("commitment.confirm", declared) == set()
+
+
+def test_the_founding_partners_people_approve_the_bilan(app, make):
+    from innovation_cycle.models import ConventionMembership, Tier
+
+    convention = make.convention(2017)
+    cycle = make.cycle(convention, 2017, state="results_communication")
+    state_org, agency_org = make.organization("Préfecture de région"), make.organization("EuraTechnologies")
+    db.session.add_all([ConventionMembership(convention=convention, organization=state_org,
+                                             tier=Tier.FOUNDING_PARTNER),
+                        ConventionMembership(convention=convention, organization=agency_org,
+                                             tier=Tier.ASSOCIATED_MEMBER)])
+    db.session.commit()
+    partner, agency = make.user(Role.PFRA_AGENT, organization=state_org), make.user(Role.BUYER, organization=agency_org)
+    outsider, lone = make.user(Role.BUYER, organization=make.organization()), make.user(Role.ADMIN)
+    assert can(partner, "results.approve", cycle) and can(partner, "results.preview", cycle)
+    assert not can(agency, "results.approve", cycle) and not can(outsider, "results.approve", cycle)
+    assert can(outsider, "results.approve") and not can(lone, "results.approve")  # the route's guard: an organization
