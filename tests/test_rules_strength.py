@@ -336,3 +336,68 @@ def test_the_founding_partners_people_approve_the_bilan(app, make):
     assert can(partner, "results.approve", cycle) and can(partner, "results.preview", cycle)
     assert not can(agency, "results.approve", cycle) and not can(outsider, "results.approve", cycle)
     assert can(outsider, "results.approve") and not can(lone, "results.approve")  # the route's guard: an organization
+
+
+# --- needs: who sees, changes and qualifies a buyer's need -----------------------------------------------
+
+
+def test_who_sees_changes_and_qualifies_a_need(app, make):
+    from flask_login import AnonymousUserMixin
+
+    cycle = make.cycle(state="needs_collection")
+    town = make.organization("Ville de Lille")
+    people = {
+        "buyer": make.user(Role.BUYER, organization=town),
+        "stranger": make.user(Role.BUYER, organization=make.organization("Ville d'Arras")),
+        "lone_buyer": make.user(Role.BUYER),
+        "agent": make.user(Role.PFRA_AGENT), "admin": make.user(Role.ADMIN), "ugap": make.user(Role.UGAP_AGENT),
+        "company": make.user(Role.COMPANY, organization=make.organization("S SAS", OrganizationKind.COMPANY)),
+        "member": make.user(Role.COMMITTEE_MEMBER), "anonymous": AnonymousUserMixin(),
+    }
+    need = make.need(cycle, organization=town, status="draft")
+
+    def who(action, target=None):
+        return {name for name, user in people.items() if can(user, action, target)}
+
+    assert who("need.list") == {"buyer", "stranger", "lone_buyer", "agent", "admin", "ugap"}
+    assert who("need.create") == {"buyer", "stranger"}  # a buyer of an organization
+    assert who("need.view", need) == {"buyer"} and who("need.edit", need) == {"buyer"}
+    assert who("need.qualify", need) == set() and who("need.qualify") == {"agent", "admin"}
+    need.status = "returned"
+    assert who("need.edit", need) == {"buyer"}
+    need.status = "submitted"
+    assert who("need.view", need) == {"buyer", "agent", "admin"} and who("need.edit", need) == set()
+    assert who("need.qualify", need) == {"agent", "admin"} and who("need.submit", need) == {"buyer"}
+    need.status = "accepted"  # UGAP reads the accepted needs from the selection stage on
+    assert "ugap" not in who("need.view", need)
+    cycle.state = "selection"
+    assert who("need.view", need) == {"buyer", "agent", "admin", "ugap"}
+    need.status = "rejected"
+    assert "ugap" not in who("need.view", need)
+
+
+def test_an_admin_screens_a_submitted_answer_during_the_ami_and_the_selection(app, make, two_cycles):
+    _first_member, member, answer = two_cycles
+    admin = make.user(Role.ADMIN)
+    assert can(admin, "application.screen") and not can(member, "application.screen")
+    for status, cycle_state, allowed in (("submitted", "ami_sourcing", True), ("eligible", "selection", True),
+                                         ("ineligible", "selection", True), ("draft", "ami_sourcing", False),
+                                         ("withdrawn", "selection", False), ("submitted", "commitment_census", False)):
+        answer.status, answer.cycle.state = status, cycle_state
+        assert can(admin, "application.screen", answer) is allowed, (status, cycle_state)
+
+
+def test_the_selection_stage_opens_to_the_founding_partners_people(app, make):
+    from innovation_cycle.models import ConventionMembership, Tier
+
+    convention = make.convention(2017)
+    state_org, agency_org = make.organization("Préfecture de région"), make.organization("EuraTechnologies")
+    db.session.add_all([ConventionMembership(convention=convention, organization=state_org,
+                                             tier=Tier.FOUNDING_PARTNER),
+                        ConventionMembership(convention=convention, organization=agency_org,
+                                             tier=Tier.ASSOCIATED_MEMBER)])
+    db.session.commit()
+    assert can(make.user(Role.BUYER, organization=state_org), "selection.access")
+    assert not can(make.user(Role.BUYER, organization=agency_org), "selection.access")
+    assert not can(make.user(Role.BUYER), "selection.access")  # no organization
+    assert can(make.user(Role.COMMITTEE_MEMBER), "selection.access")  # the route's guard; the view asks again
