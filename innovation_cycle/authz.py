@@ -8,7 +8,7 @@ together make a permission.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, TypeVar
 
 from flask import abort, current_app
@@ -24,21 +24,39 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Rule:
-    def __init__(self, fn: Predicate, name: str = ""):
+    """A named predicate on (user, target); `&`, `|` and `~` compose rules into new ones.
+
+    The composed rules call module-level functions (`_both`, `_either`, `_negation`) bound with `partial`
+    rather than closures: what decides is then code that runs at each request, not a lambda frozen when the
+    module was imported (mutation testing, issue 9, can only try changes to code that runs per request)."""
+
+    def __init__(self, fn: Predicate, name: str):
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "rule")
+        self.name = name  # what a failing matrix test and a debugger show; decides nothing
 
     def __call__(self, user: Any, target: Any = None) -> bool:
         return bool(self.fn(user, target))
 
     def __and__(self, other: Rule) -> Rule:
-        return Rule(lambda u, t: self(u, t) and other(u, t), f"({self.name} & {other.name})")
+        return Rule(partial(_both, self, other), f"({self.name} & {other.name})")
 
     def __or__(self, other: Rule) -> Rule:
-        return Rule(lambda u, t: self(u, t) or other(u, t), f"({self.name} | {other.name})")
+        return Rule(partial(_either, self, other), f"({self.name} | {other.name})")
 
     def __invert__(self) -> Rule:
-        return Rule(lambda u, t: not self(u, t), f"~{self.name}")
+        return Rule(partial(_negation, self), f"~{self.name}")
+
+
+def _both(first: Rule, second: Rule, user: Any, target: Any) -> bool:
+    return first(user, target) and second(user, target)
+
+
+def _either(first: Rule, second: Rule, user: Any, target: Any) -> bool:
+    return first(user, target) or second(user, target)
+
+
+def _negation(rule: Rule, user: Any, target: Any) -> bool:
+    return not rule(user, target)
 
 
 def _authenticated(user: Any) -> bool:
@@ -50,8 +68,12 @@ anonymous = Rule(lambda u, t: not _authenticated(u), "anonymous")
 authenticated = Rule(lambda u, t: _authenticated(u), "authenticated")
 
 
+def _has_role(roles: tuple[Role, ...], user: Any, target: Any) -> bool:
+    return _authenticated(user) and user.has_role(*roles)
+
+
 def has_role(*roles: Role) -> Rule:
-    return Rule(lambda u, t: _authenticated(u) and u.has_role(*roles), "has_role(" + ",".join(roles) + ")")
+    return Rule(partial(_has_role, roles), "has_role(" + ",".join(roles) + ")")
 
 
 def _same_organization(user: Any, target: Any) -> bool:
@@ -115,25 +137,17 @@ def _listing_reader(user: Any, target: Any) -> bool:
     return cycle is None or any(m.user_id == user.id for m in cycle.committee)
 
 
-def _delegate(user: Any, action: str, target: Any) -> bool:
-    """Ask the owner area's rule; until that area defines it, only admins pass."""
-    rule = POLICY.get(action)
-    return rule(user, target) if rule is not None else is_admin(user, target)
-
-
-def _attachment_rule(need_action: str, application_action: str, ami_rule: Rule) -> Predicate:
-    """An attachment is seen (or removed) by whoever may see (or edit) the record that owns it."""
-
-    def check(user: Any, attachment: Any) -> bool:
-        if attachment is None:
-            return False
-        if attachment.need is not None:
-            return _delegate(user, need_action, attachment.need)
-        if attachment.application is not None:
-            return _delegate(user, application_action, attachment.application)
-        return attachment.ami is not None and ami_rule(user, attachment.ami)
-
-    return check
+def _attachment_check(need_action: str, application_action: str, ami_rule: Rule, user: Any,
+                      attachment: Any) -> bool:
+    """An attachment is seen (or removed) by whoever may see (or edit) the record that owns it: the owner
+    area's rule decides (every action named here is in POLICY; `can` says so at once otherwise)."""
+    if attachment is None:
+        return False
+    if attachment.need is not None:
+        return can(user, need_action, attachment.need)
+    if attachment.application is not None:
+        return can(user, application_action, attachment.application)
+    return attachment.ami is not None and ami_rule(user, attachment.ami)
 
 
 def _ami_published(user: Any, ami: Any) -> bool:
@@ -152,9 +166,10 @@ POLICY.update({
     "listing.export": listing_reader,
     "storage.view": is_admin,
     # The public may read the AMI's rules document while the AMI is open; the staff always.
-    "attachment.view": Rule(_attachment_rule("need.view", "application.view", ami_open | listing_reader),
+    "attachment.view": Rule(partial(_attachment_check, "need.view", "application.view", ami_open | listing_reader),
                             "attachment.view"),
-    "attachment.delete": Rule(_attachment_rule("need.edit", "application.edit", is_admin), "attachment.delete"),
+    "attachment.delete": Rule(partial(_attachment_check, "need.edit", "application.edit", is_admin),
+                              "attachment.delete"),
 })
 
 
@@ -230,17 +245,15 @@ def _application_staff(user: Any, application: Any) -> bool:
     return user.has_role(Role.COMMITTEE_MEMBER) and any(m.user_id == user.id for m in application.cycle.committee)
 
 
-def _application_check(name: str) -> Predicate:
-    def check(user: Any, application: Any) -> bool:
-        from innovation_cycle.services import applications
+def _application_allows(name: str, user: Any, application: Any) -> bool:
+    """The answer's state allows the company's change `name` now ("edit", or a trigger of its machine)."""
+    from innovation_cycle.services import applications
 
-        if application is None:
-            return False
-        if name == "edit":
-            return applications.can_edit(application)
-        return applications.can_fire(application, name)
-
-    return check
+    if application is None:
+        return False
+    if name == "edit":
+        return applications.can_edit(application)
+    return applications.can_fire(application, name)
 
 
 def _screenable(user: Any, application: Any) -> bool:
@@ -271,9 +284,9 @@ POLICY.update({
     # The company's own answer: its pages may explain why a change is refused (deadline passed)...
     "application.manage": represents,
     # ...while these say whether the change is possible now (buttons, attachments' removal).
-    "application.edit": represents & Rule(_application_check("edit"), "application_editable"),
-    "application.submit": represents & Rule(_application_check("submit"), "application_submittable"),
-    "application.withdraw": represents & Rule(_application_check("withdraw"), "application_withdrawable"),
+    "application.edit": represents & Rule(partial(_application_allows, "edit"), "application_editable"),
+    "application.submit": represents & Rule(partial(_application_allows, "submit"), "application_submittable"),
+    "application.withdraw": represents & Rule(partial(_application_allows, "withdraw"), "application_withdrawable"),
     "application.screen": is_admin & Rule(_screenable, "application_screenable"),
 })
 

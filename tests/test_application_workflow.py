@@ -95,6 +95,9 @@ def test_a_decision_needs_the_stage_an_open_quorate_meeting_a_rationale_and_no_r
         machine.fire(trigger)
     assert [r.code for r in refused.value.refusals] == codes
     assert machine.state == "eligible"
+    # The sentence names the stage the cycle is at (« le cycle est à l'étape … »).
+    stage = [r.params for r in refused.value.refusals if r.code == "decision_stage"]
+    assert stage in ([], [{"cycle_state": changes.get("cycle_state")}])
 
 
 @pytest.mark.parametrize(("state", "trigger"), [("selected", "not_select"), ("not_selected", "select"),
@@ -122,7 +125,7 @@ def test_before_the_ami_stage_the_refusal_says_when_it_opens(cycle_state):
     with pytest.raises(MoveRefused) as refused:
         ApplicationFlow("draft", ctx(cycle_state=cycle_state, now=OPENS - timedelta(days=3))).fire("submit")
     assert [r.code for r in refused.value.refusals] == ["ami_not_open"]
-    assert refused.value.refusals[0].params["opens_at"] == OPENS
+    assert refused.value.refusals[0].params == {"opens_at": OPENS, "closes_at": CLOSES}
 
 
 @pytest.mark.parametrize("cycle_state", ["selection", "commitment_census", "results_communication", "closed"])
@@ -173,6 +176,8 @@ def test_screening_happens_during_the_ami_and_the_selection(cycle_state, allowed
     ("eligible", NOW, False), ("ineligible", NOW, False), ("withdrawn", NOW, False)])
 def test_what_a_company_may_still_edit(state, now, editable):
     assert (flow.edit_refusals(state, ctx(now=now)) == []) is editable
+    if state not in flow.EDITABLE_STATES:  # « Une réponse à l'état … ne se modifie plus. »
+        assert flow.edit_refusals(state, ctx(now=now)) == [Refusal("not_editable", {"state": state})]
 
 
 def test_mermaid_lists_every_transition():
@@ -180,3 +185,9 @@ def test_mermaid_lists_every_transition():
     for (state, trigger), dest in EXPECTED.items():
         assert f"{state} --> {dest}: {trigger}" in source
     assert "class submitted current" in source
+    assert source.splitlines()[:2] == ["stateDiagram-v2", "    [*] --> draft"]
+    assert flow.mermaid().splitlines()[-1] == "    not_selected --> eligible: wait_list"  # no highlight
+
+
+def test_an_illegal_move_has_no_destination():
+    assert [flow.destination(s, t) for s, t in ALL if (s, t) not in EXPECTED] == [None] * (len(ALL) - len(EXPECTED))

@@ -39,7 +39,14 @@ def test_every_move(state, trigger):
         with pytest.raises(MoveRefused) as refused:
             machine.fire(trigger)
         assert [r.code for r in refused.value.refusals] == ["illegal_move"]
+        # The French sentence names the state the move was refused from (« depuis l'état … »).
+        assert refused.value.refusals[0].params == {"state": state, "trigger": trigger}
         assert machine.state == state
+
+
+def test_an_illegal_move_has_no_destination():
+    illegal = [(s, t) for s, t in ALL_MOVES if (s, t) not in LEGAL]
+    assert [flow.destination(s, t) for s, t in illegal] == [None] * len(illegal)
 
 
 def test_the_table_covers_every_transition():

@@ -75,6 +75,8 @@ def test_submission_and_revision_need_the_collection_open(when):
         assert [r.code for r in found] == ["collection_closed"]
         assert found[0].params["opens_at"] == OPENS and found[0].params["closes_at"] == CLOSES
         assert found[0].params["year"] == 2017
+        # The sentence says what the guard judged: at that moment, in that stage (« ouvrira le… », « close »).
+        assert found[0].params["now"] == when and found[0].params["cycle_state"] == "needs_collection"
 
 
 def test_the_window_opens_at_its_first_minute_and_closes_at_its_last():
@@ -86,8 +88,8 @@ def test_the_window_opens_at_its_first_minute_and_closes_at_its_last():
 def test_outside_its_stage_a_need_is_neither_submitted_nor_qualified(cycle_state):
     assert [r.code for r in refusals("draft", SUBMIT, ctx(cycle_state=cycle_state))] == ["collection_closed"]
     for trigger in (ACCEPT, RETURN, REJECT, MERGE):
-        codes = [r.code for r in refusals("submitted", trigger, ctx(cycle_state=cycle_state))]
-        assert codes == ["qualification_closed"]
+        found = refusals("submitted", trigger, ctx(cycle_state=cycle_state))
+        assert [(r.code, r.params) for r in found] == [("qualification_closed", {"cycle_state": cycle_state})]
 
 
 def test_qualification_goes_on_after_the_window_closes_while_the_cycle_stays_in_its_stage():
@@ -113,6 +115,8 @@ def test_return_and_reject_say_why(trigger, code):
 
 @pytest.mark.parametrize(("kw", "code"), [
     ({"target_id": None, "target_state": None}, "merge_target_missing"),
+    ({"target_id": None}, "merge_target_missing"),
+    ({"target_state": None}, "merge_target_missing"),  # an id the service could not find
     ({"target_id": 1}, "merge_into_itself"),
     ({"target_same_cycle": False}, "merge_other_cycle"),
     ({"target_state": "draft"}, "merge_target_state"),
@@ -121,7 +125,10 @@ def test_return_and_reject_say_why(trigger, code):
     ({"target_state": "returned"}, "merge_target_state"),
 ])
 def test_merge_needs_a_live_need_of_the_same_cycle(kw, code):
-    assert [r.code for r in refusals("submitted", MERGE, ctx(**kw))] == [code]
+    found = refusals("submitted", MERGE, ctx(**kw))
+    assert [r.code for r in found] == [code]
+    if code == "merge_target_state":  # the sentence names the chosen need's state
+        assert found[0].params == {"state": kw["target_state"]}
 
 
 def test_a_refused_move_leaves_the_machine_where_it_was():

@@ -17,7 +17,7 @@ from innovation_cycle.models import Application, CommitteeMember, Company, Organ
 from workflows import application as application_flow
 from workflows import cycle as cycle_flow
 from workflows import need as need_flow
-from workflows.base import MoveRefused, Refusal
+from workflows.base import Flow, MoveRefused, Refusal
 from workflows.cycle import CycleFlow, MoveContext
 
 NOW = datetime(2017, 4, 10, 8, tzinfo=UTC)
@@ -65,7 +65,6 @@ def test_composed_rules_name_what_they_combine():
     assert (is_admin | same_organization).name == "(has_role(admin) | same_organization)"
     assert (is_admin & same_organization).name == "(has_role(admin) & same_organization)"
     assert (~is_admin).name == "~has_role(admin)"
-    assert Rule(lambda u, t: True).name == "<lambda>"
     assert Rule(lambda u, t: True, "named").name == "named"
     assert POLICY["clock.move"].name == "(has_role(admin) & demo_mode)"
 
@@ -75,7 +74,47 @@ def test_composed_rules_decide_as_their_parts():
     assert [(a | b)(None) for a, b in ((yes, no), (no, yes), (no, no))] == [True, True, False]
     assert [(a & b)(None) for a, b in ((yes, yes), (yes, no), (no, yes))] == [True, False, False]
     assert (~no)(None) is True and (~yes)(None) is False
-    assert Rule(lambda u, t: "truthy")(None) is True
+    assert Rule(lambda u, t: "truthy", "truthy")(None) is True
+    # Each part is asked about the same user and the same target.
+    user_is_u, target_is_t = Rule(lambda u, t: u == "u", "user_is_u"), Rule(lambda u, t: t == "t", "target_is_t")
+    assert (user_is_u & target_is_t)("u", "t") and (target_is_t & user_is_u)("u", "t")
+    assert (no | user_is_u)("u", "t") and (no | target_is_t)("u", "t") and (target_is_t | no)("u", "t")
+    assert (~user_is_u)("v", "t") and not (~target_is_t)("u", "t")
+    assert (~user_is_u)("v", "x") and not (~user_is_u)("u", "x") and (~target_is_t)("u", "x")
+
+
+def test_a_role_rule_lets_in_the_roles_it_names_only(app, make):
+    from flask_login import AnonymousUserMixin
+
+    staff = has_role(Role.ADMIN, Role.PFRA_AGENT)
+    assert staff(make.user(Role.PFRA_AGENT)) and staff(make.user(Role.ADMIN))
+    assert not staff(make.user(Role.BUYER)) and not staff(AnonymousUserMixin())
+
+
+def test_requires_guards_a_view_as_its_action_says(app, make):
+    """A view under `requires` answers only to those the policy lets in: anonymous → login, others → 403."""
+    from flask_login import login_user
+    from werkzeug.exceptions import HTTPException
+
+    from innovation_cycle.authz import requires
+
+    def audit_page(year):
+        return f"journal {year}"
+
+    guarded = requires("audit.view")(audit_page)
+    assert guarded.required_action == "audit.view" and guarded.__name__ == "audit_page"  # the endpoint's name
+    with app.test_request_context("/journal"):
+        with pytest.raises(HTTPException) as refused:
+            guarded(2017)
+        assert refused.value.response.status_code == 302  # to the login page
+    with app.test_request_context("/journal"):
+        login_user(make.user(Role.BUYER))
+        with pytest.raises(HTTPException) as refused:
+            guarded(2017)
+        assert refused.value.code == 403
+    with app.test_request_context("/journal"):
+        login_user(make.user(Role.ADMIN))
+        assert guarded(year=2017) == "journal 2017"
 
 
 def test_an_unknown_action_is_a_programming_error():
@@ -95,6 +134,39 @@ def test_a_refused_move_says_every_reason():
 def test_a_machine_has_no_automatic_to_state_triggers():
     machine = CycleFlow("draft", MoveContext(now=NOW))
     assert not hasattr(machine, "to_closed")
+
+
+class _Door(Flow):
+    """A machine of two states, to try the shared machinery with rules that misbehave."""
+
+    STATES = ("closed", "open")
+    TRANSITIONS = [{"trigger": "open_it", "source": "closed", "dest": "open"}]
+
+
+def test_a_move_the_rules_forgot_is_still_refused_as_illegal_not_a_crash():
+    door = _Door("open", None, lambda state, trigger, ctx: [])  # rules that let everything through
+    with pytest.raises(MoveRefused) as refused:
+        door.fire("open_it")
+    assert refused.value.refusals == [Refusal("illegal_move", {"state": "open", "trigger": "open_it"})]
+    assert door.state == "open"
+
+
+def test_rules_that_change_their_mind_before_the_move_refuse_it_whole():
+    answers = iter([[], [Refusal("window_open")]])  # yes when asked, no when the machine asks again
+    door = _Door("closed", None, lambda state, trigger, ctx: next(answers))
+    with pytest.raises(MoveRefused) as refused:
+        door.fire("open_it")
+    assert [r.code for r in refused.value.refusals] == ["guard_failed"]
+    assert door.state == "closed"
+
+
+def test_the_machine_itself_refuses_what_the_rules_refuse():
+    """Its triggers are guarded by the same rules, so code that bypasses `fire` cannot move it either."""
+    ctx = MoveContext(now=NOW, window_closes_at=NOW + timedelta(days=3))
+    machine = CycleFlow("needs_collection", ctx)
+    assert machine.trigger("advance") is False and machine.state == "needs_collection"
+    ctx.window_closes_at = NOW
+    assert machine.trigger("advance") is True and machine.state == "ami_sourcing"
 
 
 def test_the_change_callback_hears_the_move():
@@ -124,3 +196,208 @@ def test_the_diagrams_are_mermaid_state_diagrams(module, first, last):
         assert f"    [*] --> {first}" in plain and f"    {last} --> [*]" in plain
     highlighted = module.mermaid(module.STATES[1]).splitlines()
     assert highlighted[-2:] == ["    classDef current fill:#000091,color:#fff", f"    class {module.STATES[1]} current"]
+
+
+# --- attachments: whoever may see (or change) the record that owns the file ------------------------------
+
+
+def _file_of(need=None, application=None, ami=None):
+    """What the attachment rules read of an attachment: the record it belongs to."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(need=need, application=application, ami=ami)
+
+
+def test_a_needs_attachment_follows_the_need(app, make):
+    cycle = make.cycle(state="needs_collection")
+    town = make.organization("Ville de Lille")
+    buyer, stranger = make.user(Role.BUYER, organization=town), make.user(Role.BUYER, organization=make.organization())
+    agent, admin = make.user(Role.PFRA_AGENT), make.user(Role.ADMIN)
+    draft = _file_of(need=make.need(cycle, organization=town, status="draft"))
+    assert can(buyer, "attachment.view", draft) and can(buyer, "attachment.delete", draft)
+    assert not can(stranger, "attachment.view", draft) and not can(stranger, "attachment.delete", draft)
+    assert not can(agent, "attachment.view", draft) and not can(admin, "attachment.view", draft)  # a draft is private
+    submitted = _file_of(need=make.need(cycle, organization=town, status="submitted"))
+    assert can(agent, "attachment.view", submitted) and can(admin, "attachment.view", submitted)
+    assert not can(buyer, "attachment.delete", submitted)  # no longer editable
+    assert not can(admin, "attachment.delete", submitted) and not can(agent, "attachment.delete", submitted)
+    assert not can(buyer, "attachment.view", None) and not can(admin, "attachment.delete", None)
+
+
+def test_an_answers_attachment_follows_the_answer(app, make, two_cycles):
+    _first_member, second_member, answer = two_cycles
+    answer.cycle.state = "ami_sourcing"
+    author, admin = answer.author, make.user(Role.ADMIN)
+    rival = make.user(Role.COMPANY, organization=make.organization("Rivale SAS", OrganizationKind.COMPANY))
+    attached = _file_of(application=answer)
+    assert can(author, "attachment.view", attached) and can(admin, "attachment.view", attached)
+    assert can(second_member, "attachment.view", attached)
+    assert not can(rival, "attachment.view", attached)
+    assert not can(admin, "attachment.delete", attached) and not can(rival, "attachment.delete", attached)
+    answer.status = "draft"  # the company's own draft, the AMI open: its files may be removed
+    assert can(author, "attachment.delete", attached) and not can(admin, "attachment.view", attached)
+    answer.cycle.state = "selection"  # after the deadline, nothing changes any more
+    assert not can(author, "attachment.delete", attached)
+
+
+def test_the_amis_rules_document_is_public_while_the_ami_is_open(app, make):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    cycle = make.cycle(state="needs_collection")
+    rules = _file_of(ami=SimpleNamespace(cycle=cycle))
+    anonymous_user, agent, admin = AnonymousUserMixin(), make.user(Role.PFRA_AGENT), make.user(Role.ADMIN)
+    assert not can(anonymous_user, "attachment.view", rules) and can(agent, "attachment.view", rules)
+    cycle.state = "ami_sourcing"
+    assert can(anonymous_user, "attachment.view", rules)
+    assert can(admin, "attachment.delete", rules) and not can(agent, "attachment.delete", rules)
+    assert not can(admin, "attachment.view", _file_of())  # a file that belongs to nothing is nobody's
+
+
+# --- the company's own answer, the committee's reviews --------------------------------------------------
+
+
+def test_the_company_submits_and_withdraws_its_answer_only_while_the_ami_is_open(app, make, two_cycles):
+    _first_member, _second_member, answer = two_cycles
+    author = answer.author
+    rival = make.user(Role.COMPANY, organization=make.organization("Rivale SAS", OrganizationKind.COMPANY))
+    answer.cycle.state, answer.status = "ami_sourcing", "draft"
+    assert can(author, "application.submit", answer) and can(author, "application.withdraw", answer)
+    assert not can(rival, "application.submit", answer) and not can(rival, "application.withdraw", answer)
+    answer.status = "submitted"  # submitted: it may be withdrawn, not submitted again
+    assert can(author, "application.withdraw", answer) and not can(author, "application.submit", answer)
+    answer.cycle.state = "selection"  # the deadline has passed
+    assert not can(author, "application.withdraw", answer) and not can(author, "application.edit", answer)
+
+
+def test_a_member_reads_the_others_reviews_once_their_own_is_submitted(app, make, two_cycles):
+    from innovation_cycle.models import Review
+
+    _first_member, member, answer = two_cycles
+    review = Review(cycle_id=answer.cycle_id, application_id=answer.id, reviewer_id=member.id, status="draft",
+                    created_at=answer.created_at, updated_at=answer.created_at)
+    db.session.add(review)
+    db.session.commit()
+    assert not can(member, "review.read_others", answer)
+    review.status, review.submitted_at, review.recommendation = "submitted", answer.created_at, "select"
+    db.session.commit()
+    assert can(member, "review.read_others", answer)
+
+
+# --- the census: who reads, changes and confirms a commitment --------------------------------------------
+
+
+def test_who_reads_changes_and_confirms_a_commitment(app, make):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    town, maker = make.organization("Ville de Lille"), make.organization("Solutions SAS", OrganizationKind.COMPANY)
+    buyer, company = make.user(Role.BUYER, organization=town), make.user(Role.COMPANY, organization=maker)
+    stranger = make.user(Role.BUYER, organization=make.organization("Ville d'Arras"))
+    rival = make.user(Role.COMPANY, organization=make.organization("Rivale SAS", OrganizationKind.COMPANY))
+    agent, ugap, admin = make.user(Role.PFRA_AGENT), make.user(Role.UGAP_AGENT), make.user(Role.ADMIN)
+    member, lone_buyer, anonymous_user = make.user(Role.COMMITTEE_MEMBER), make.user(Role.BUYER), AnonymousUserMixin()
+    people = {"buyer": buyer, "company": company, "stranger": stranger, "rival": rival, "agent": agent,
+              "ugap": ugap, "admin": admin, "member": member, "lone_buyer": lone_buyer, "anonymous": anonymous_user}
+    declared = SimpleNamespace(buyer_organization_id=town.id, company=SimpleNamespace(organization_id=maker.id),
+                               channel="pfra_regional", declared_by_buyer=True, confirmed_at=None,
+                               recorded_by_id=buyer.id)
+
+    def who(action, target=None):
+        return {name for name, user in people.items() if can(user, action, target)}
+
+    assert who("commitment.list") == {"buyer", "company", "stranger", "rival", "agent", "ugap", "admin"}
+    assert who("commitment.view", declared) == {"buyer", "company", "agent", "ugap", "admin"}
+    assert who("commitment.record") == {"buyer", "stranger", "agent", "ugap", "admin"}
+    assert who("commitment.edit", declared) == {"buyer", "agent", "admin"}
+    assert who("commitment.confirm") == {"agent", "admin"}
+    assert who("commitment.confirm", declared) == {"agent", "admin"}
+    declared.recorded_by_id = agent.id  # never one's own record
+    assert who("commitment.confirm", declared) == {"admin"}
+    declared.confirmed_at = NOW  # confirmed once
+    assert who("commitment.confirm", declared) == set()
+
+
+def test_the_founding_partners_people_approve_the_bilan(app, make):
+    from innovation_cycle.models import ConventionMembership, Tier
+
+    convention = make.convention(2017)
+    cycle = make.cycle(convention, 2017, state="results_communication")
+    state_org, agency_org = make.organization("Préfecture de région"), make.organization("EuraTechnologies")
+    db.session.add_all([ConventionMembership(convention=convention, organization=state_org,
+                                             tier=Tier.FOUNDING_PARTNER),
+                        ConventionMembership(convention=convention, organization=agency_org,
+                                             tier=Tier.ASSOCIATED_MEMBER)])
+    db.session.commit()
+    partner, agency = make.user(Role.PFRA_AGENT, organization=state_org), make.user(Role.BUYER, organization=agency_org)
+    outsider, lone = make.user(Role.BUYER, organization=make.organization()), make.user(Role.ADMIN)
+    assert can(partner, "results.approve", cycle) and can(partner, "results.preview", cycle)
+    assert not can(agency, "results.approve", cycle) and not can(outsider, "results.approve", cycle)
+    assert can(outsider, "results.approve") and not can(lone, "results.approve")  # the route's guard: an organization
+
+
+# --- needs: who sees, changes and qualifies a buyer's need -----------------------------------------------
+
+
+def test_who_sees_changes_and_qualifies_a_need(app, make):
+    from flask_login import AnonymousUserMixin
+
+    cycle = make.cycle(state="needs_collection")
+    town = make.organization("Ville de Lille")
+    people = {
+        "buyer": make.user(Role.BUYER, organization=town),
+        "stranger": make.user(Role.BUYER, organization=make.organization("Ville d'Arras")),
+        "lone_buyer": make.user(Role.BUYER),
+        "agent": make.user(Role.PFRA_AGENT), "admin": make.user(Role.ADMIN), "ugap": make.user(Role.UGAP_AGENT),
+        "company": make.user(Role.COMPANY, organization=make.organization("S SAS", OrganizationKind.COMPANY)),
+        "member": make.user(Role.COMMITTEE_MEMBER), "anonymous": AnonymousUserMixin(),
+    }
+    need = make.need(cycle, organization=town, status="draft")
+
+    def who(action, target=None):
+        return {name for name, user in people.items() if can(user, action, target)}
+
+    assert who("need.list") == {"buyer", "stranger", "lone_buyer", "agent", "admin", "ugap"}
+    assert who("need.create") == {"buyer", "stranger"}  # a buyer of an organization
+    assert who("need.view", need) == {"buyer"} and who("need.edit", need) == {"buyer"}
+    assert who("need.qualify", need) == set() and who("need.qualify") == {"agent", "admin"}
+    need.status = "returned"
+    assert who("need.edit", need) == {"buyer"}
+    need.status = "submitted"
+    assert who("need.view", need) == {"buyer", "agent", "admin"} and who("need.edit", need) == set()
+    assert who("need.qualify", need) == {"agent", "admin"} and who("need.submit", need) == {"buyer"}
+    need.status = "accepted"  # UGAP reads the accepted needs from the selection stage on
+    assert "ugap" not in who("need.view", need)
+    cycle.state = "selection"
+    assert who("need.view", need) == {"buyer", "agent", "admin", "ugap"}
+    need.status = "rejected"
+    assert "ugap" not in who("need.view", need)
+
+
+def test_an_admin_screens_a_submitted_answer_during_the_ami_and_the_selection(app, make, two_cycles):
+    _first_member, member, answer = two_cycles
+    admin = make.user(Role.ADMIN)
+    assert can(admin, "application.screen") and not can(member, "application.screen")
+    for status, cycle_state, allowed in (("submitted", "ami_sourcing", True), ("eligible", "selection", True),
+                                         ("ineligible", "selection", True), ("draft", "ami_sourcing", False),
+                                         ("withdrawn", "selection", False), ("submitted", "commitment_census", False)):
+        answer.status, answer.cycle.state = status, cycle_state
+        assert can(admin, "application.screen", answer) is allowed, (status, cycle_state)
+
+
+def test_the_selection_stage_opens_to_the_founding_partners_people(app, make):
+    from innovation_cycle.models import ConventionMembership, Tier
+
+    convention = make.convention(2017)
+    state_org, agency_org = make.organization("Préfecture de région"), make.organization("EuraTechnologies")
+    db.session.add_all([ConventionMembership(convention=convention, organization=state_org,
+                                             tier=Tier.FOUNDING_PARTNER),
+                        ConventionMembership(convention=convention, organization=agency_org,
+                                             tier=Tier.ASSOCIATED_MEMBER)])
+    db.session.commit()
+    assert can(make.user(Role.BUYER, organization=state_org), "selection.access")
+    assert not can(make.user(Role.BUYER, organization=agency_org), "selection.access")
+    assert not can(make.user(Role.BUYER), "selection.access")  # no organization
+    assert can(make.user(Role.COMMITTEE_MEMBER), "selection.access")  # the route's guard; the view asks again

@@ -65,8 +65,8 @@ class Flow:
             raise MoveRefused(found)
         try:
             moved = self.trigger(trigger)
-        except MachineError as exc:  # pragma: no cover - refusals() already checked the source
+        except MachineError as exc:  # rules that forgot a move: still a refusal, never a crash
             raise MoveRefused([Refusal("illegal_move", {"state": self.state, "trigger": trigger})]) from exc
-        if not moved:  # pragma: no cover - same guard as refusals()
+        if not moved:  # the rules changed their mind between the check and the move: nothing moved
             raise MoveRefused([Refusal("guard_failed")])
         return self.state
