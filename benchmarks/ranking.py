@@ -65,7 +65,7 @@ def build_cycle(app, convention_id: int, year: int, answers: int, admin_id: int)
         User,
         UserRole,
     )
-    from innovation_cycle.models.reviews import Criterion, SelectionSettings
+    from innovation_cycle.models.reviews import Criterion, SelectionSettings, refresh_weighted_scores
     from innovation_cycle.services import accounts, cycles
 
     with app.app_context():
@@ -120,6 +120,8 @@ def build_cycle(app, convention_id: int, year: int, answers: int, admin_id: int)
         ]
         for statement in statements:
             db.session.execute(text(statement), params)
+        # Bulk SQL bypasses the flush that stores each review's weighted score: store them as the app would.
+        refresh_weighted_scores(db.session.connection(), cycle_ids=[cycle.id])
         db.session.commit()
         db.session.execute(text("ANALYZE"))
         db.session.commit()

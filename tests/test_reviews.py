@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from conftest import PASSWORD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, select
@@ -336,6 +337,86 @@ def test_too_few_unconflicted_members_is_explained_in_french(client, login, worl
     assert db.session.scalar(select(func.count()).select_from(Assignment)) == 0
 
 
+def _confirmed_world(client, login, world) -> dict[int, list[int]]:
+    """Two reviewers per answer, proposed by the solver and confirmed by the admin: {answer id: member ids}."""
+    service.settings_of(world.cycle).reviewers_per_answer = 2
+    db.session.commit()
+    login(world.admin)
+    url = f"/evaluation/admin/cycles/{world.cycle.id}/affectations"
+    assert client.post(f"{url}/proposer").status_code == 302
+    assert client.post(f"{url}/confirmer").status_code == 302
+    by_answer: dict[int, list[int]] = {}
+    for row in db.session.scalars(select(Assignment).order_by(Assignment.user_id)):
+        by_answer.setdefault(row.application_id, []).append(row.user_id)
+    return by_answer
+
+
+def test_a_conflict_found_after_confirmation_is_audited_mailed_and_shown_for_reassignment(client, login, world):
+    before = _confirmed_world(client, login, world)
+    answer = world.answers[0]
+    member = next(m for m in world.members if m.id == before[answer.id][0])
+    _switch(client, login, member)
+    assert client.post(f"/evaluation/cycles/{world.cycle.id}/conflits", data={
+        "company_id": str(world.companies[0].id), "reason": "Actionnaire de l'entreprise"}).status_code == 302
+    # Recorded: the assignment is gone, with an audit row that says whose, which answer and why.
+    assert db.session.scalar(select(Assignment).where(Assignment.application_id == answer.id,
+                                                      Assignment.user_id == member.id)) is None
+    drop = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "assignment.drop_conflict"))
+    assert drop.before["application_id"] == answer.id and drop.before["user_id"] == member.id
+    assert drop.before["status"] == "confirmed" and drop.reason == "Actionnaire de l'entreprise"
+    # Mailed: the member learns which answers are withdrawn (the outbox, one mail).
+    mails = db.session.scalars(select(Notification).where(Notification.key.like("event:reviews.withdrawn:%"))).all()
+    assert [m.user_id for m in mails] == [member.id]
+    assert "conflit d'intérêts" in mails[0].subject and "Solution 1" in mails[0].body_text
+    # Shown: the admin's assignments page lists the answer short of a reviewer, with the solver's button.
+    _switch(client, login, world.admin)
+    url = f"/evaluation/admin/cycles/{world.cycle.id}/affectations"
+    page = html.unescape(client.get(url).get_data(as_text=True))
+    assert "1 réponse manque d'évaluateur" in page and "Compléter avec le solveur" in page
+    assert f'href="#reponse-{answer.id}">Solution 1</a>' in page
+    # The solver completes it: another unconflicted member, confirmed at once and told by mail.
+    assert client.post(f"{url}/completer").status_code == 302
+    db.session.expire_all()
+    now = sorted(db.session.scalars(select(Assignment.user_id).where(Assignment.application_id == answer.id)))
+    assert len(now) == 2 and member.id not in now
+    added = (set(now) - set(before[answer.id])).pop()
+    assert db.session.scalar(select(Assignment.status).where(Assignment.application_id == answer.id,
+                                                             Assignment.user_id == added)) == "confirmed"
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.key.like("event:reviews.assigned:%"), Notification.user_id == added)) == 2  # confirm, complete
+    loads = service.loads(world.cycle)
+    assert max(loads.values()) - min(loads.values()) <= 1
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "assignment.complete")) == 1
+    page = html.unescape(client.get(url).get_data(as_text=True))
+    assert "manque d'évaluateur" not in page
+    # Nothing left to complete: said in French, nothing written.
+    refused = client.post(f"{url}/completer", follow_redirects=True)
+    assert "Aucune réponse ne manque d'évaluateur" in html.unescape(refused.get_data(as_text=True))
+
+
+def test_a_late_automatic_conflict_drops_the_assignment_the_same_way(client, login, world, make):
+    before = _confirmed_world(client, login, world)
+    answer = world.answers[1]
+    member = db.session.get(User, before[answer.id][0])
+    # The company turns out to share the member's organization's SIREN.
+    member.organization.siren = "130000000"
+    world.companies[1].organization.siren = "130000000"
+    db.session.commit()
+    assert service.sync_automatic_conflicts(world.cycle) >= 1
+    db.session.commit()
+    assert db.session.scalar(select(Assignment).where(Assignment.application_id == answer.id,
+                                                      Assignment.user_id == member.id)) is None
+    assert db.session.scalar(select(AuditEvent.reason).where(AuditEvent.action == "assignment.drop_conflict")) is None
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.key.like("event:reviews.withdrawn:%"), Notification.user_id == member.id)) == 1
+    assert [u.application.id for u in service.understaffed(world.cycle)] == [answer.id]
+    # A hand edit works too: the admin adds a member; the answer is no longer short.
+    other = next(m for m in world.members if m.id not in before[answer.id]
+                 and not service.is_conflicted(m, answer))
+    client.post(f"/evaluation/admin/affectations/{answer.id}/ajouter", data={"user_id": str(other.id)})
+    assert service.understaffed(world.cycle) == []
+
+
 @st.composite
 def _problems(draw):
     """A committee, answers and a hidden balanced assignment; conflicts are drawn only outside it, so a
@@ -411,6 +492,42 @@ def test_draft_submit_revise_each_version_audited_and_closed_after_the_date(clie
     assert closed.status_code == 422 and "closes" in closed.get_data(as_text=True)
 
 
+def test_a_revised_review_updates_its_stored_weighted_score_and_the_ranking(client, login, world):
+    from innovation_cycle.services import ranking
+
+    criteria = _grid(world)  # weights 2, 2, 1, 1, 1, 1
+    _assign(world, [(0, 0)])
+    login(world.members[0])
+    url = f"/evaluation/reponses/{world.answers[0].id}"
+
+    def form(values: list[int | None], action: str = "submit", version: str = "") -> dict:
+        data = _review_form(criteria, value=None, action=action, version=version)
+        data.update({f"score_{c.id}": str(v) for c, v in zip(criteria, values, strict=True) if v is not None})
+        return data
+
+    def stored() -> float | None:
+        db.session.expire_all()
+        return db.session.scalar(select(Review.weighted_score))
+
+    def line_score() -> float | None:
+        lines = ranking.rank(world.cycle, ranking.RankingFilters(), world.admin, per_page=None).lines
+        return next(line.score for line in lines if line.application_id == world.answers[0].id)
+
+    assert client.post(url, data=form([None] * 6, action="draft")).status_code == 302
+    assert stored() is None  # nothing scored yet
+    assert client.post(url, data=form([4, None, None, None, None, None], action="draft",
+                                      version="1")).status_code == 302
+    assert stored() == pytest.approx(4)  # a draft's figure is stored, but a draft is not ranked
+    assert line_score() is None
+    version = str(db.session.scalar(select(Review.version)))
+    assert client.post(url, data=form([4, 0, 0, 0, 0, 0], version=version)).status_code == 302
+    assert stored() == pytest.approx(8 / 8) and line_score() == pytest.approx(1)
+    version = str(db.session.scalar(select(Review.version)))
+    assert client.post(url, data=form([0, 4, 4, 4, 4, 4], version=version)).status_code == 302
+    assert stored() == pytest.approx((8 + 16) / 8) and line_score() == pytest.approx(3)
+    assert db.session.scalar(select(Review.status)) == "submitted"
+
+
 def test_an_unassigned_member_cannot_review(client, login, world):
     criteria = _grid(world)
     login(world.members[1])
@@ -472,6 +589,90 @@ def test_buyers_give_interest_for_their_own_needs_shown_beside_the_scores(client
     _switch(client, login, world.members[0])
     page = client.get(f"/evaluation/reponses/{answer.id}").get_data(as_text=True)
     assert "Souhaite tester la solution" in page and "Pilote au 2e semestre" in page
+
+
+def _interest_form(need: Need, level: str, version: str | None, comment: str = "") -> dict:
+    data = {"need": str(need.id), f"n{need.id}-need_id": str(need.id), f"n{need.id}-level": level,
+            f"n{need.id}-comment": comment}
+    if version is not None:
+        data[f"n{need.id}-version"] = version
+    return data
+
+
+def test_a_stale_interest_form_is_refused_in_french_and_overwrites_nothing(app, make, world):
+    """Two buyers of the MEL, each in their own browser session, open the same interest form; the second to
+    save is told in French that the interest was recorded meanwhile, and sees it; nothing is overwritten."""
+    _grid(world)
+    colleague = make.user(Role.BUYER, organization=world.buyer.organization, name="Collègue MEL")
+    first, second = app.test_client(), app.test_client()
+    url = f"/evaluation/reponses/{world.answers[0].id}/interet"
+    for client, user in ((first, world.buyer), (second, colleague)):
+        assert client.post("/compte/connexion", data={"email": user.email, "password": PASSWORD}).status_code == 302
+        page = client.get(url).get_data(as_text=True)
+        assert f'name="n{world.need.id}-version" type="hidden" value="0"' in page
+    assert first.post(url, data=_interest_form(world.need, "test", "0", "Pilote")).status_code == 302
+    refused = second.post(url, data=_interest_form(world.need, "none", "0"), follow_redirects=True)
+    text = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 200 and "enregistré entre-temps par une autre personne" in text
+    db.session.expire_all()
+    interest = db.session.scalar(select(BuyerInterest))
+    assert (interest.level, interest.comment, interest.user_id, interest.version) == (
+        "test", "Pilote", world.buyer.id, 1)
+    # The page shown after the refusal carries the recorded value and its version: saving it again works.
+    assert f'name="n{world.need.id}-version" type="hidden" value="1"' in text
+    assert second.post(url, data=_interest_form(world.need, "none", "1")).status_code == 302
+    db.session.expire_all()
+    interest = db.session.scalar(select(BuyerInterest))
+    assert (interest.level, interest.user_id, interest.version) == ("none", colleague.id, 2)
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "interest.set")) == 2
+
+
+def _second_interest(app, answer_id: int, need_id: int, user_id: int, version: int, outcome: dict) -> None:
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        try:
+            service.set_interest(db.session.get(Application, answer_id), db.session.get(Need, need_id), user,
+                                 "none", "Autre avis", expected_version=version)
+            db.session.commit()
+            outcome["result"] = "recorded"
+        except service.Refused as exc:
+            db.session.rollback()
+            outcome["result"] = str(exc)
+        finally:
+            db.session.remove()
+
+
+@pytest.mark.parametrize("already", [False, True], ids=["first-interest", "changed-interest"])
+def test_two_buyers_saving_an_interest_at_the_same_instant_end_with_one(app, make, world, already):
+    """Two real connections: the first save holds its transaction open; the second, from a form showing the
+    same version, waits for it (PostgreSQL: the unique index or the row; SQLite: the write lock) and is then
+    refused, by the unique (answer, need) pair for a first interest, by the version column for a change."""
+    import threading
+    import time
+
+    _grid(world)
+    colleague = make.user(Role.BUYER, organization=world.buyer.organization, name="Collègue MEL")
+    answer = world.answers[0]
+    version = 0
+    if already:
+        service.set_interest(answer, world.need, world.buyer, "meet", None, expected_version=0)
+        db.session.commit()
+        version = 1
+    service.set_interest(answer, world.need, world.buyer, "test", "Premier", expected_version=version)
+    outcome: dict = {}
+    other = threading.Thread(target=_second_interest,
+                             args=(app, answer.id, world.need.id, colleague.id, version, outcome))
+    other.start()
+    time.sleep(0.5)
+    db.session.commit()
+    other.join(timeout=20)
+    assert not other.is_alive()
+    assert "enregistré entre-temps par une autre personne" in outcome["result"]
+    db.session.expire_all()
+    rows = db.session.scalars(select(BuyerInterest)).all()
+    assert [(r.level, r.comment, r.user_id, r.version) for r in rows] == [
+        ("test", "Premier", world.buyer.id, version + 1)]
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "interest.set")) == version + 1
 
 
 # --- 5 and 12. who reads the eligible answers: roles and partner tiers ------------------------------------

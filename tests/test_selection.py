@@ -29,6 +29,7 @@ from innovation_cycle.models import (
     Meeting,
     Need,
     Notification,
+    Organization,
     OrganizationKind,
     Role,
     Tier,
@@ -41,6 +42,7 @@ from innovation_cycle.models.reviews import (
     Review,
     Score,
     SelectionSettings,
+    refresh_weighted_scores,
 )
 from innovation_cycle.services import cycles, ranking
 from innovation_cycle.services import decisions as service
@@ -164,6 +166,62 @@ def test_the_ranking_computes_mean_median_spread_reviews_and_interest(world):
     assert (third.reviews_done, third.reviews_expected) == (2, 3)
     assert [first.rank, second.rank, third.rank] == [1, 2, 3]
     assert first.needs == [(world.needs[0].id, "Besoin 1"), (world.needs[1].id, "Besoin 2")]
+
+
+def test_changing_a_weight_after_reviews_reranks_through_the_stored_scores(world, client, login):
+    # A fourth answer, scored 0 on Innovation and 4 on Adéquation: (2·0 + 4) / 3 = 1.33 ranks it last.
+    org = Organization(name="Entreprise pivot", kind=OrganizationKind.COMPANY)
+    company = Company(organization=org, created_at=NOW, updated_at=NOW)
+    pivot = Application(cycle=world.cycle, company=company, status="eligible", solution_name="Pivot",
+                        created_at=NOW, updated_at=NOW, submitted_at=NOW)
+    db.session.add_all([org, company, pivot])
+    db.session.flush()
+    review = Review(cycle_id=world.cycle.id, application_id=pivot.id, reviewer_id=world.members[0].id,
+                    status="submitted", recommendation="discuss", created_at=NOW, updated_at=NOW, submitted_at=NOW)
+    _score(review, world.criteria, [0, 4])
+    db.session.add(review)
+    db.session.commit()
+    assert review.weighted_score == pytest.approx(4 / 3)
+    before = _lines(world)
+    assert [before[a.id].rank for a in (*world.apps, pivot)] == [1, 2, 3, 4]
+
+    # The admin gives Adéquation weight 3 and Innovation weight 1, with a reason (reviews are submitted).
+    login(world.admin)
+    innovation, fit = world.criteria
+    for criterion, weight in ((innovation, "1"), (fit, "3")):
+        response = client.post(f"/evaluation/admin/cycles/{world.cycle.id}/grille/{criterion.id}", data={
+            "label": criterion.label, "weight": weight, "scale_min": "0", "scale_max": "4",
+            "level_labels": "0\n1\n2\n3\n4", "reason": "Le comité privilégie l'adéquation"})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.expire_all()
+    # Every stored score follows the new weights, in the grid edit's transaction: (a + 3b) / 4.
+    assert db.session.get(Review, review.id).weighted_score == pytest.approx(3)
+    lines = _lines(world)
+    first, second, third = (lines[a.id] for a in world.apps)
+    assert first.score == pytest.approx((4 + 3 + 7 / 4) / 3)  # (4,4) (3,3) (4,1)
+    assert second.score == pytest.approx(2) and third.score == pytest.approx(1.5)
+    assert lines[pivot.id].score == pytest.approx(3)
+    assert [lines[a.id].rank for a in (pivot, *world.apps)] == [1, 2, 3, 4]
+    # The spread that flags a disagreement follows too: (4,1) now weighs 1.75, 4 − 1.75 = 2.25.
+    assert first.spread == pytest.approx(2.25) and first.to_discuss
+    edits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "grid.criterion_edit")).all()
+    assert len(edits) == 2 and {e.reason for e in edits} == {"Le comité privilégie l'adéquation"}
+    # The stored scores equal a recomputation from the scores (the one formula).
+    stored = dict(db.session.execute(select(Review.id, Review.weighted_score)).all())
+    refresh_weighted_scores(db.session.connection(), cycle_ids=[world.cycle.id])
+    assert dict(db.session.execute(select(Review.id, Review.weighted_score)).all()) == stored
+
+
+def test_removing_a_criterion_recomputes_the_stored_scores(world):
+    from innovation_cycle.services import reviews
+
+    reviews.remove_criterion(world.cycle, world.criteria[0], reason="Critère redondant")
+    db.session.commit()
+    db.session.expire_all()
+    # Only Adéquation counts now: the answers' means are the means of their Adéquation scores.
+    lines = _lines(world)
+    assert lines[world.apps[0].id].score == pytest.approx((4 + 3 + 1) / 3)
+    assert lines[world.apps[0].id].median == pytest.approx(3)
 
 
 def test_the_threshold_is_the_grids(world):
