@@ -4,20 +4,19 @@ partner tiers, walked through the web client where a person would use them."""
 from __future__ import annotations
 
 import html
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from conftest import PASSWORD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select
+from selection_factories import company, count_queries, eligible_answer, partner, seat
+from sqlalchemy import func, select
 
 from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     Application,
-    ApplicationNeed,
     Assignment,
     AuditEvent,
     BuyerInterest,
@@ -40,20 +39,6 @@ from innovation_cycle.services import cycles as cycle_service
 from innovation_cycle.services import reviews as service
 
 
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-
-
 @dataclass
 class World:
     cycle: Cycle
@@ -70,42 +55,27 @@ class World:
     companies: list[Company]
 
 
-def _company(make, name: str, siren: str | None = None) -> Company:
-    org = make.organization(name, OrganizationKind.COMPANY, siren=siren)
-    company = Company(organization=org, created_at=paris_datetime(2017, 1, 1), updated_at=paris_datetime(2017, 1, 1))
-    db.session.add(company)
-    db.session.commit()
-    return company
-
-
 @pytest.fixture
 def world(app, make) -> World:
     convention = make.convention(2017)
-    ugap = make.organization("UGAP", OrganizationKind.UGAP, siren="180070039")
-    state = make.organization("SGAR Hauts-de-France", OrganizationKind.STATE_SERVICE)
-    mel = make.organization("Métropole européenne de Lille", OrganizationKind.LOCAL_AUTHORITY)
-    lille = make.organization("Ville de Lille", OrganizationKind.LOCAL_AUTHORITY)
-    agency = make.organization("EuraTechnologies", OrganizationKind.DEVELOPMENT_AGENCY)
-    make.membership(convention, ugap, Tier.FOUNDING_PARTNER, on_committee=True)
-    make.membership(convention, state, Tier.FOUNDING_PARTNER, on_committee=True)
-    make.membership(convention, mel, Tier.ASSOCIATED_MEMBER, on_committee=True)
-    make.membership(convention, lille, Tier.ASSOCIATED_MEMBER, on_committee=False)
-    make.membership(convention, agency, Tier.ASSOCIATED_MEMBER, on_committee=False)
+    founding, associated = Tier.FOUNDING_PARTNER, Tier.ASSOCIATED_MEMBER
+    ugap = partner(make, convention, "UGAP", OrganizationKind.UGAP, founding, on_committee=True, siren="180070039")
+    state = partner(make, convention, "SGAR Hauts-de-France", OrganizationKind.STATE_SERVICE, founding,
+                    on_committee=True)
+    mel = partner(make, convention, "Métropole européenne de Lille", OrganizationKind.LOCAL_AUTHORITY, associated,
+                  on_committee=True)
+    lille = partner(make, convention, "Ville de Lille", OrganizationKind.LOCAL_AUTHORITY, associated,
+                    on_committee=False)
+    agency = partner(make, convention, "EuraTechnologies", OrganizationKind.DEVELOPMENT_AGENCY, associated,
+                     on_committee=False)
     cycle = make.cycle(convention, 2017, state="selection")
     members = [make.user(Role.COMMITTEE_MEMBER, organization=org, name=f"Membre {i}")
                for i, org in enumerate([ugap, state, mel, state], start=1)]
-    for m in members:
-        cycle.committee.append(CommitteeMember(user_id=m.id))
+    seat(cycle, members)
     need = make.need(cycle, mel, status="accepted", title="Réduire l'attente à l'accueil")
-    companies = [_company(make, f"Entreprise {i}") for i in range(1, 4)]
-    now = paris_datetime(2017, 4, 20)
-    answers = []
-    for i, company in enumerate(companies, start=1):
-        answer = Application(cycle=cycle, company=company, status="eligible", solution_name=f"Solution {i}",
-                             created_at=now, updated_at=now, submitted_at=now)
-        answer.targets.append(ApplicationNeed(need=need, fit="Adéquation"))
-        answers.append(answer)
-    db.session.add_all(answers)
+    companies = [company(make, f"Entreprise {i}") for i in range(1, 4)]
+    answers = [eligible_answer(cycle, firm, [need], f"Solution {i}", fit="Adéquation")
+               for i, firm in enumerate(companies, start=1)]
     db.session.commit()
     return World(cycle=cycle, admin=make.user(Role.ADMIN), members=members,
                  buyer=make.user(Role.BUYER, organization=mel), other_buyer=make.user(Role.BUYER, organization=lille),
@@ -237,15 +207,13 @@ def test_prepare_next_year_copies_the_grid_and_the_settings(app, world):
 
 def test_automatic_conflicts_same_organization_and_same_siren(app, make, world):
     # Member 1 (UGAP) and a company sharing UGAP's SIREN; member 3 is of the MEL, which also answers.
-    twin = _company(make, "Filiale UGAP", siren="180070039")
+    twin_answer = eligible_answer(world.cycle, company(make, "Filiale UGAP", siren="180070039"), [], "Jumelle")
     now = paris_datetime(2017, 4, 20)
-    twin_answer = Application(cycle=world.cycle, company=twin, status="eligible", solution_name="Jumelle",
-                              created_at=now, updated_at=now, submitted_at=now)
     mel_company = Company(organization=world.buyer.organization, created_at=now, updated_at=now)
-    mel_answer = Application(cycle=world.cycle, company=mel_company, status="eligible", solution_name="MEL",
-                             created_at=now, updated_at=now, submitted_at=now)
-    db.session.add_all([twin_answer, mel_company, mel_answer])
+    mel_answer = eligible_answer(world.cycle, mel_company, [], "MEL")
+    db.session.add(mel_company)
     db.session.commit()
+    twin = twin_answer.company
     assert service.is_conflicted(world.members[0], twin_answer)  # checked live, before any row exists
     assert service.sync_automatic_conflicts(world.cycle) == 2
     db.session.commit()
@@ -813,10 +781,7 @@ def test_member_and_admin_pages_do_not_grow_a_query_per_answer(client, login, wo
     before = counts()
     now = paris_datetime(2017, 4, 20)
     for i in range(8):
-        company = _company(make, f"Autre {i}")
-        answer = Application(cycle=world.cycle, company=company, status="eligible", solution_name=f"Autre {i}",
-                             created_at=now, updated_at=now, submitted_at=now)
-        db.session.add(answer)
+        answer = eligible_answer(world.cycle, company(make, f"Autre {i}"), [], f"Autre {i}")
         db.session.flush()
         db.session.add(Assignment(cycle_id=world.cycle.id, application_id=answer.id, user_id=world.members[0].id,
                                   status="confirmed", created_at=now))
