@@ -13,7 +13,11 @@ answers and one of 20,000, each answer reviewed by 3 committee members on a grid
     pretalx install seeded with /work/shared/bench/pretalx-peer/seed.py at N=2000 and 6 score categories, on
     PostgreSQL), pretalx's review dashboard is served the same way and timed in the same run.
 (b) The ranking of the 20,000-answer cycle (360,000 scores): the service call that computes every answer's
-    figures, orders them and returns the first page, in-process; median of the runs.
+    figures, orders them and returns the first page, in-process; median of the runs. The scores are inserted
+    by bulk SQL, so each review's stored weighted score is computed once after them, as the application's
+    flush would (models.reviews.refresh_weighted_scores): the ranking reads those 60,000 figures.
+
+Without `--pretalx-dir`, pretalx is skipped and its figure printed as "n/a".
 
 The last two lines are the figures, in this form:
     ranking page 2000x3: ours <X> ms, pretalx <Y> ms

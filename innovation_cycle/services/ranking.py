@@ -177,12 +177,15 @@ def _review_scores(cycle_id: int, normalized: bool):
     ).cte("review_ws")
     if not normalized:
         return select(per_review.c.application_id, per_review.c.ws, per_review.c.ws.label("x")).cte("review_x")
-    mean = func.avg(per_review.c.ws).over(partition_by=per_review.c.reviewer_id)
-    mean_sq = func.avg(per_review.c.ws * per_review.c.ws).over(partition_by=per_review.c.reviewer_id)
-    stats = select(per_review.c.application_id, per_review.c.ws, mean.label("m"), mean_sq.label("m2")).cte("rev_stats")
+    # Each reviewer's mean and mean of squares: a GROUP BY giving one row per reviewer, joined back by hash
+    # (a window partitioned by reviewer would sort the cycle's reviews once more).
+    stats = (select(per_review.c.reviewer_id, func.avg(per_review.c.ws).label("m"),
+                    func.avg(per_review.c.ws * per_review.c.ws).label("m2"))
+             .group_by(per_review.c.reviewer_id).cte("reviewer_stats"))
     variance = stats.c.m2 - stats.c.m * stats.c.m
-    z = case((variance > 1e-12, (stats.c.ws - stats.c.m) / func.sqrt(variance)), else_=literal(0.0))
-    return select(stats.c.application_id, stats.c.ws, cast(z, Float).label("x")).cte("review_x")
+    z = case((variance > 1e-12, (per_review.c.ws - stats.c.m) / func.sqrt(variance)), else_=literal(0.0))
+    return (select(per_review.c.application_id, per_review.c.ws, cast(z, Float).label("x"))
+            .join(stats, stats.c.reviewer_id == per_review.c.reviewer_id).cte("review_x"))
 
 
 def _aggregates(cycle_id: int, normalized: bool):
