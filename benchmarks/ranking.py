@@ -13,7 +13,11 @@ answers and one of 20,000, each answer reviewed by 3 committee members on a grid
     pretalx install seeded with /work/shared/bench/pretalx-peer/seed.py at N=2000 and 6 score categories, on
     PostgreSQL), pretalx's review dashboard is served the same way and timed in the same run.
 (b) The ranking of the 20,000-answer cycle (360,000 scores): the service call that computes every answer's
-    figures, orders them and returns the first page, in-process; median of the runs.
+    figures, orders them and returns the first page, in-process; median of the runs. The scores are inserted
+    by bulk SQL, so each review's stored weighted score is computed once after them, as the application's
+    flush would (models.reviews.refresh_weighted_scores): the ranking reads those 60,000 figures.
+
+Without `--pretalx-dir`, pretalx is skipped and its figure printed as "n/a".
 
 The last two lines are the figures, in this form:
     ranking page 2000x3: ours <X> ms, pretalx <Y> ms
@@ -65,7 +69,7 @@ def build_cycle(app, convention_id: int, year: int, answers: int, admin_id: int)
         User,
         UserRole,
     )
-    from innovation_cycle.models.reviews import Criterion, SelectionSettings
+    from innovation_cycle.models.reviews import Criterion, SelectionSettings, refresh_weighted_scores
     from innovation_cycle.services import accounts, cycles
 
     with app.app_context():
@@ -120,6 +124,8 @@ def build_cycle(app, convention_id: int, year: int, answers: int, admin_id: int)
         ]
         for statement in statements:
             db.session.execute(text(statement), params)
+        # Bulk SQL bypasses the flush that stores each review's weighted score: store them as the app would.
+        refresh_weighted_scores(db.session.connection(), cycle_ids=[cycle.id])
         db.session.commit()
         db.session.execute(text("ANALYZE"))
         db.session.commit()

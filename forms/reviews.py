@@ -129,5 +129,7 @@ def review_data(form: FlaskForm) -> dict[str, Any]:
 
 class InterestForm(FlaskForm):
     need_id = HiddenField(validators=[InputRequired()])
+    # The version of the organization's interest the form showed (0: none yet): a stale form is refused.
+    version = HiddenField()
     level = SelectField(_l("Intérêt de votre organisation"), validators=[InputRequired(_REQUIRED)])
     comment = TextAreaField(_l("Commentaire"), validators=[Optional(), Length(max=2000)])

@@ -137,6 +137,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "reviews.assignments": ADMIN_ONLY,
     "reviews.assignments_propose": ADMIN_ONLY,
     "reviews.assignments_confirm": ADMIN_ONLY,
+    "reviews.assignments_complete": ADMIN_ONLY,
     "reviews.assignment_add": ADMIN_ONLY,
     "reviews.assignment_remove": ADMIN_ONLY,
     "reviews.index": frozenset({BUYER, COMMITTEE}),

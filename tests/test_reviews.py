@@ -4,19 +4,19 @@ partner tiers, walked through the web client where a person would use them."""
 from __future__ import annotations
 
 import html
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from conftest import PASSWORD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select
+from selection_factories import company, count_queries, eligible_answer, partner, seat
+from sqlalchemy import func, select
 
 from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     Application,
-    ApplicationNeed,
     Assignment,
     AuditEvent,
     BuyerInterest,
@@ -39,20 +39,6 @@ from innovation_cycle.services import cycles as cycle_service
 from innovation_cycle.services import reviews as service
 
 
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-
-
 @dataclass
 class World:
     cycle: Cycle
@@ -69,42 +55,27 @@ class World:
     companies: list[Company]
 
 
-def _company(make, name: str, siren: str | None = None) -> Company:
-    org = make.organization(name, OrganizationKind.COMPANY, siren=siren)
-    company = Company(organization=org, created_at=paris_datetime(2017, 1, 1), updated_at=paris_datetime(2017, 1, 1))
-    db.session.add(company)
-    db.session.commit()
-    return company
-
-
 @pytest.fixture
 def world(app, make) -> World:
     convention = make.convention(2017)
-    ugap = make.organization("UGAP", OrganizationKind.UGAP, siren="180070039")
-    state = make.organization("SGAR Hauts-de-France", OrganizationKind.STATE_SERVICE)
-    mel = make.organization("Métropole européenne de Lille", OrganizationKind.LOCAL_AUTHORITY)
-    lille = make.organization("Ville de Lille", OrganizationKind.LOCAL_AUTHORITY)
-    agency = make.organization("EuraTechnologies", OrganizationKind.DEVELOPMENT_AGENCY)
-    make.membership(convention, ugap, Tier.FOUNDING_PARTNER, on_committee=True)
-    make.membership(convention, state, Tier.FOUNDING_PARTNER, on_committee=True)
-    make.membership(convention, mel, Tier.ASSOCIATED_MEMBER, on_committee=True)
-    make.membership(convention, lille, Tier.ASSOCIATED_MEMBER, on_committee=False)
-    make.membership(convention, agency, Tier.ASSOCIATED_MEMBER, on_committee=False)
+    founding, associated = Tier.FOUNDING_PARTNER, Tier.ASSOCIATED_MEMBER
+    ugap = partner(make, convention, "UGAP", OrganizationKind.UGAP, founding, on_committee=True, siren="180070039")
+    state = partner(make, convention, "SGAR Hauts-de-France", OrganizationKind.STATE_SERVICE, founding,
+                    on_committee=True)
+    mel = partner(make, convention, "Métropole européenne de Lille", OrganizationKind.LOCAL_AUTHORITY, associated,
+                  on_committee=True)
+    lille = partner(make, convention, "Ville de Lille", OrganizationKind.LOCAL_AUTHORITY, associated,
+                    on_committee=False)
+    agency = partner(make, convention, "EuraTechnologies", OrganizationKind.DEVELOPMENT_AGENCY, associated,
+                     on_committee=False)
     cycle = make.cycle(convention, 2017, state="selection")
     members = [make.user(Role.COMMITTEE_MEMBER, organization=org, name=f"Membre {i}")
                for i, org in enumerate([ugap, state, mel, state], start=1)]
-    for m in members:
-        cycle.committee.append(CommitteeMember(user_id=m.id))
+    seat(cycle, members)
     need = make.need(cycle, mel, status="accepted", title="Réduire l'attente à l'accueil")
-    companies = [_company(make, f"Entreprise {i}") for i in range(1, 4)]
-    now = paris_datetime(2017, 4, 20)
-    answers = []
-    for i, company in enumerate(companies, start=1):
-        answer = Application(cycle=cycle, company=company, status="eligible", solution_name=f"Solution {i}",
-                             created_at=now, updated_at=now, submitted_at=now)
-        answer.targets.append(ApplicationNeed(need=need, fit="Adéquation"))
-        answers.append(answer)
-    db.session.add_all(answers)
+    companies = [company(make, f"Entreprise {i}") for i in range(1, 4)]
+    answers = [eligible_answer(cycle, firm, [need], f"Solution {i}", fit="Adéquation")
+               for i, firm in enumerate(companies, start=1)]
     db.session.commit()
     return World(cycle=cycle, admin=make.user(Role.ADMIN), members=members,
                  buyer=make.user(Role.BUYER, organization=mel), other_buyer=make.user(Role.BUYER, organization=lille),
@@ -236,15 +207,13 @@ def test_prepare_next_year_copies_the_grid_and_the_settings(app, world):
 
 def test_automatic_conflicts_same_organization_and_same_siren(app, make, world):
     # Member 1 (UGAP) and a company sharing UGAP's SIREN; member 3 is of the MEL, which also answers.
-    twin = _company(make, "Filiale UGAP", siren="180070039")
+    twin_answer = eligible_answer(world.cycle, company(make, "Filiale UGAP", siren="180070039"), [], "Jumelle")
     now = paris_datetime(2017, 4, 20)
-    twin_answer = Application(cycle=world.cycle, company=twin, status="eligible", solution_name="Jumelle",
-                              created_at=now, updated_at=now, submitted_at=now)
     mel_company = Company(organization=world.buyer.organization, created_at=now, updated_at=now)
-    mel_answer = Application(cycle=world.cycle, company=mel_company, status="eligible", solution_name="MEL",
-                             created_at=now, updated_at=now, submitted_at=now)
-    db.session.add_all([twin_answer, mel_company, mel_answer])
+    mel_answer = eligible_answer(world.cycle, mel_company, [], "MEL")
+    db.session.add(mel_company)
     db.session.commit()
+    twin = twin_answer.company
     assert service.is_conflicted(world.members[0], twin_answer)  # checked live, before any row exists
     assert service.sync_automatic_conflicts(world.cycle) == 2
     db.session.commit()
@@ -336,6 +305,86 @@ def test_too_few_unconflicted_members_is_explained_in_french(client, login, worl
     assert db.session.scalar(select(func.count()).select_from(Assignment)) == 0
 
 
+def _confirmed_world(client, login, world) -> dict[int, list[int]]:
+    """Two reviewers per answer, proposed by the solver and confirmed by the admin: {answer id: member ids}."""
+    service.settings_of(world.cycle).reviewers_per_answer = 2
+    db.session.commit()
+    login(world.admin)
+    url = f"/evaluation/admin/cycles/{world.cycle.id}/affectations"
+    assert client.post(f"{url}/proposer").status_code == 302
+    assert client.post(f"{url}/confirmer").status_code == 302
+    by_answer: dict[int, list[int]] = {}
+    for row in db.session.scalars(select(Assignment).order_by(Assignment.user_id)):
+        by_answer.setdefault(row.application_id, []).append(row.user_id)
+    return by_answer
+
+
+def test_a_conflict_found_after_confirmation_is_audited_mailed_and_shown_for_reassignment(client, login, world):
+    before = _confirmed_world(client, login, world)
+    answer = world.answers[0]
+    member = next(m for m in world.members if m.id == before[answer.id][0])
+    _switch(client, login, member)
+    assert client.post(f"/evaluation/cycles/{world.cycle.id}/conflits", data={
+        "company_id": str(world.companies[0].id), "reason": "Actionnaire de l'entreprise"}).status_code == 302
+    # Recorded: the assignment is gone, with an audit row that says whose, which answer and why.
+    assert db.session.scalar(select(Assignment).where(Assignment.application_id == answer.id,
+                                                      Assignment.user_id == member.id)) is None
+    drop = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "assignment.drop_conflict"))
+    assert drop.before["application_id"] == answer.id and drop.before["user_id"] == member.id
+    assert drop.before["status"] == "confirmed" and drop.reason == "Actionnaire de l'entreprise"
+    # Mailed: the member learns which answers are withdrawn (the outbox, one mail).
+    mails = db.session.scalars(select(Notification).where(Notification.key.like("event:reviews.withdrawn:%"))).all()
+    assert [m.user_id for m in mails] == [member.id]
+    assert "conflit d'intérêts" in mails[0].subject and "Solution 1" in mails[0].body_text
+    # Shown: the admin's assignments page lists the answer short of a reviewer, with the solver's button.
+    _switch(client, login, world.admin)
+    url = f"/evaluation/admin/cycles/{world.cycle.id}/affectations"
+    page = html.unescape(client.get(url).get_data(as_text=True))
+    assert "1 réponse manque d'évaluateur" in page and "Compléter avec le solveur" in page
+    assert f'href="#reponse-{answer.id}">Solution 1</a>' in page
+    # The solver completes it: another unconflicted member, confirmed at once and told by mail.
+    assert client.post(f"{url}/completer").status_code == 302
+    db.session.expire_all()
+    now = sorted(db.session.scalars(select(Assignment.user_id).where(Assignment.application_id == answer.id)))
+    assert len(now) == 2 and member.id not in now
+    added = (set(now) - set(before[answer.id])).pop()
+    assert db.session.scalar(select(Assignment.status).where(Assignment.application_id == answer.id,
+                                                             Assignment.user_id == added)) == "confirmed"
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.key.like("event:reviews.assigned:%"), Notification.user_id == added)) == 2  # confirm, complete
+    loads = service.loads(world.cycle)
+    assert max(loads.values()) - min(loads.values()) <= 1
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "assignment.complete")) == 1
+    page = html.unescape(client.get(url).get_data(as_text=True))
+    assert "manque d'évaluateur" not in page
+    # Nothing left to complete: said in French, nothing written.
+    refused = client.post(f"{url}/completer", follow_redirects=True)
+    assert "Aucune réponse ne manque d'évaluateur" in html.unescape(refused.get_data(as_text=True))
+
+
+def test_a_late_automatic_conflict_drops_the_assignment_the_same_way(client, login, world, make):
+    before = _confirmed_world(client, login, world)
+    answer = world.answers[1]
+    member = db.session.get(User, before[answer.id][0])
+    # The company turns out to share the member's organization's SIREN.
+    member.organization.siren = "130000000"
+    world.companies[1].organization.siren = "130000000"
+    db.session.commit()
+    assert service.sync_automatic_conflicts(world.cycle) >= 1
+    db.session.commit()
+    assert db.session.scalar(select(Assignment).where(Assignment.application_id == answer.id,
+                                                      Assignment.user_id == member.id)) is None
+    assert db.session.scalar(select(AuditEvent.reason).where(AuditEvent.action == "assignment.drop_conflict")) is None
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.key.like("event:reviews.withdrawn:%"), Notification.user_id == member.id)) == 1
+    assert [u.application.id for u in service.understaffed(world.cycle)] == [answer.id]
+    # A hand edit works too: the admin adds a member; the answer is no longer short.
+    other = next(m for m in world.members if m.id not in before[answer.id]
+                 and not service.is_conflicted(m, answer))
+    client.post(f"/evaluation/admin/affectations/{answer.id}/ajouter", data={"user_id": str(other.id)})
+    assert service.understaffed(world.cycle) == []
+
+
 @st.composite
 def _problems(draw):
     """A committee, answers and a hidden balanced assignment; conflicts are drawn only outside it, so a
@@ -411,6 +460,42 @@ def test_draft_submit_revise_each_version_audited_and_closed_after_the_date(clie
     assert closed.status_code == 422 and "closes" in closed.get_data(as_text=True)
 
 
+def test_a_revised_review_updates_its_stored_weighted_score_and_the_ranking(client, login, world):
+    from innovation_cycle.services import ranking
+
+    criteria = _grid(world)  # weights 2, 2, 1, 1, 1, 1
+    _assign(world, [(0, 0)])
+    login(world.members[0])
+    url = f"/evaluation/reponses/{world.answers[0].id}"
+
+    def form(values: list[int | None], action: str = "submit", version: str = "") -> dict:
+        data = _review_form(criteria, value=None, action=action, version=version)
+        data.update({f"score_{c.id}": str(v) for c, v in zip(criteria, values, strict=True) if v is not None})
+        return data
+
+    def stored() -> float | None:
+        db.session.expire_all()
+        return db.session.scalar(select(Review.weighted_score))
+
+    def line_score() -> float | None:
+        lines = ranking.rank(world.cycle, ranking.RankingFilters(), world.admin, per_page=None).lines
+        return next(line.score for line in lines if line.application_id == world.answers[0].id)
+
+    assert client.post(url, data=form([None] * 6, action="draft")).status_code == 302
+    assert stored() is None  # nothing scored yet
+    assert client.post(url, data=form([4, None, None, None, None, None], action="draft",
+                                      version="1")).status_code == 302
+    assert stored() == pytest.approx(4)  # a draft's figure is stored, but a draft is not ranked
+    assert line_score() is None
+    version = str(db.session.scalar(select(Review.version)))
+    assert client.post(url, data=form([4, 0, 0, 0, 0, 0], version=version)).status_code == 302
+    assert stored() == pytest.approx(8 / 8) and line_score() == pytest.approx(1)
+    version = str(db.session.scalar(select(Review.version)))
+    assert client.post(url, data=form([0, 4, 4, 4, 4, 4], version=version)).status_code == 302
+    assert stored() == pytest.approx((8 + 16) / 8) and line_score() == pytest.approx(3)
+    assert db.session.scalar(select(Review.status)) == "submitted"
+
+
 def test_an_unassigned_member_cannot_review(client, login, world):
     criteria = _grid(world)
     login(world.members[1])
@@ -472,6 +557,90 @@ def test_buyers_give_interest_for_their_own_needs_shown_beside_the_scores(client
     _switch(client, login, world.members[0])
     page = client.get(f"/evaluation/reponses/{answer.id}").get_data(as_text=True)
     assert "Souhaite tester la solution" in page and "Pilote au 2e semestre" in page
+
+
+def _interest_form(need: Need, level: str, version: str | None, comment: str = "") -> dict:
+    data = {"need": str(need.id), f"n{need.id}-need_id": str(need.id), f"n{need.id}-level": level,
+            f"n{need.id}-comment": comment}
+    if version is not None:
+        data[f"n{need.id}-version"] = version
+    return data
+
+
+def test_a_stale_interest_form_is_refused_in_french_and_overwrites_nothing(app, make, world):
+    """Two buyers of the MEL, each in their own browser session, open the same interest form; the second to
+    save is told in French that the interest was recorded meanwhile, and sees it; nothing is overwritten."""
+    _grid(world)
+    colleague = make.user(Role.BUYER, organization=world.buyer.organization, name="Collègue MEL")
+    first, second = app.test_client(), app.test_client()
+    url = f"/evaluation/reponses/{world.answers[0].id}/interet"
+    for client, user in ((first, world.buyer), (second, colleague)):
+        assert client.post("/compte/connexion", data={"email": user.email, "password": PASSWORD}).status_code == 302
+        page = client.get(url).get_data(as_text=True)
+        assert f'name="n{world.need.id}-version" type="hidden" value="0"' in page
+    assert first.post(url, data=_interest_form(world.need, "test", "0", "Pilote")).status_code == 302
+    refused = second.post(url, data=_interest_form(world.need, "none", "0"), follow_redirects=True)
+    text = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 200 and "enregistré entre-temps par une autre personne" in text
+    db.session.expire_all()
+    interest = db.session.scalar(select(BuyerInterest))
+    assert (interest.level, interest.comment, interest.user_id, interest.version) == (
+        "test", "Pilote", world.buyer.id, 1)
+    # The page shown after the refusal carries the recorded value and its version: saving it again works.
+    assert f'name="n{world.need.id}-version" type="hidden" value="1"' in text
+    assert second.post(url, data=_interest_form(world.need, "none", "1")).status_code == 302
+    db.session.expire_all()
+    interest = db.session.scalar(select(BuyerInterest))
+    assert (interest.level, interest.user_id, interest.version) == ("none", colleague.id, 2)
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "interest.set")) == 2
+
+
+def _second_interest(app, answer_id: int, need_id: int, user_id: int, version: int, outcome: dict) -> None:
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        try:
+            service.set_interest(db.session.get(Application, answer_id), db.session.get(Need, need_id), user,
+                                 "none", "Autre avis", expected_version=version)
+            db.session.commit()
+            outcome["result"] = "recorded"
+        except service.Refused as exc:
+            db.session.rollback()
+            outcome["result"] = str(exc)
+        finally:
+            db.session.remove()
+
+
+@pytest.mark.parametrize("already", [False, True], ids=["first-interest", "changed-interest"])
+def test_two_buyers_saving_an_interest_at_the_same_instant_end_with_one(app, make, world, already):
+    """Two real connections: the first save holds its transaction open; the second, from a form showing the
+    same version, waits for it (PostgreSQL: the unique index or the row; SQLite: the write lock) and is then
+    refused, by the unique (answer, need) pair for a first interest, by the version column for a change."""
+    import threading
+    import time
+
+    _grid(world)
+    colleague = make.user(Role.BUYER, organization=world.buyer.organization, name="Collègue MEL")
+    answer = world.answers[0]
+    version = 0
+    if already:
+        service.set_interest(answer, world.need, world.buyer, "meet", None, expected_version=0)
+        db.session.commit()
+        version = 1
+    service.set_interest(answer, world.need, world.buyer, "test", "Premier", expected_version=version)
+    outcome: dict = {}
+    other = threading.Thread(target=_second_interest,
+                             args=(app, answer.id, world.need.id, colleague.id, version, outcome))
+    other.start()
+    time.sleep(0.5)
+    db.session.commit()
+    other.join(timeout=20)
+    assert not other.is_alive()
+    assert "enregistré entre-temps par une autre personne" in outcome["result"]
+    db.session.expire_all()
+    rows = db.session.scalars(select(BuyerInterest)).all()
+    assert [(r.level, r.comment, r.user_id, r.version) for r in rows] == [
+        ("test", "Premier", world.buyer.id, version + 1)]
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "interest.set")) == version + 1
 
 
 # --- 5 and 12. who reads the eligible answers: roles and partner tiers ------------------------------------
@@ -612,10 +781,7 @@ def test_member_and_admin_pages_do_not_grow_a_query_per_answer(client, login, wo
     before = counts()
     now = paris_datetime(2017, 4, 20)
     for i in range(8):
-        company = _company(make, f"Autre {i}")
-        answer = Application(cycle=world.cycle, company=company, status="eligible", solution_name=f"Autre {i}",
-                             created_at=now, updated_at=now, submitted_at=now)
-        db.session.add(answer)
+        answer = eligible_answer(world.cycle, company(make, f"Autre {i}"), [], f"Autre {i}")
         db.session.flush()
         db.session.add(Assignment(cycle_id=world.cycle.id, application_id=answer.id, user_id=world.members[0].id,
                                   status="confirmed", created_at=now))

@@ -7,22 +7,19 @@ import csv
 import io
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from selection_factories import company, count_queries, eligible_answer, partner, review, seat
+from sqlalchemy import func, select
 
 from innovation_cycle import transaction
 from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
     Application,
-    ApplicationNeed,
     AuditEvent,
-    CommitteeMember,
-    Company,
     Cycle,
     Decision,
     DecisionNeed,
@@ -39,8 +36,8 @@ from innovation_cycle.models.reviews import (
     Conflict,
     Criterion,
     Review,
-    Score,
     SelectionSettings,
+    refresh_weighted_scores,
 )
 from innovation_cycle.services import cycles, ranking
 from innovation_cycle.services import decisions as service
@@ -48,21 +45,6 @@ from innovation_cycle.services.directory import Invalid
 from workflows.base import MoveRefused
 
 NOW = paris_datetime(2017, 6, 15, 10)
-
-
-@contextmanager
-def count_queries():
-    """As tests/test_query_budgets.py counts them: every statement sent to the database."""
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
 
 
 @dataclass
@@ -77,11 +59,6 @@ class World:
     criteria: list
 
 
-def _score(review: Review, criteria: list[Criterion], values: list[int]) -> None:
-    for criterion, value in zip(criteria, values, strict=True):
-        review.scores.append(Score(criterion_id=criterion.id, value=value))
-
-
 @pytest.fixture
 def world(make, clock) -> World:
     """A cycle in selection: the State and UGAP (founding partners) and the MEL on the committee, a grid of
@@ -89,16 +66,15 @@ def world(make, clock) -> World:
     clock.set(NOW)
     admin = make.user(Role.ADMIN)
     convention = make.convention(2017, quorum_min_present=2)
-    state = make.organization("Préfecture de région", OrganizationKind.STATE_SERVICE)
-    ugap = make.organization("UGAP", OrganizationKind.UGAP)
-    mel = make.organization("Métropole européenne de Lille", OrganizationKind.LOCAL_AUTHORITY, department="59")
-    make.membership(convention, state, Tier.FOUNDING_PARTNER, on_committee=True)
-    make.membership(convention, ugap, Tier.FOUNDING_PARTNER, on_committee=True)
-    make.membership(convention, mel, Tier.ASSOCIATED_MEMBER, on_committee=True)
+    state = partner(make, convention, "Préfecture de région", OrganizationKind.STATE_SERVICE, Tier.FOUNDING_PARTNER,
+                    on_committee=True)
+    ugap = partner(make, convention, "UGAP", OrganizationKind.UGAP, Tier.FOUNDING_PARTNER, on_committee=True)
+    mel = partner(make, convention, "Métropole européenne de Lille", OrganizationKind.LOCAL_AUTHORITY,
+                  Tier.ASSOCIATED_MEMBER, on_committee=True, department="59")
     cycle = make.cycle(convention, 2017, state="selection")
     members = [make.user(Role.COMMITTEE_MEMBER, organization=org, name=f"Membre {org.name}")
                for org in (state, ugap, mel)]
-    cycle.committee.extend(CommitteeMember(user_id=m.id) for m in members)
+    seat(cycle, members)
     buyer = make.user(Role.BUYER, organization=mel, name="Acheteuse MEL")
     needs = [make.need(cycle, mel, status="accepted", title=f"Besoin {i}") for i in (1, 2)]
     criteria = [Criterion(cycle_id=cycle.id, position=1, label="Innovation", weight=2.0),
@@ -107,17 +83,12 @@ def world(make, clock) -> World:
     db.session.add(SelectionSettings(cycle_id=cycle.id, reviewers_per_answer=3, disagreement_threshold=1.5))
     companies, apps = [], []
     for i, (dept, size) in enumerate((("59", "pme"), ("62", "micro"), ("59", "pme"))):
-        org = make.organization(f"Entreprise {i}", OrganizationKind.COMPANY, department=dept)
-        rep = make.user(Role.COMPANY, organization=org, name=f"Représentant {i}", email=f"rep{i}@entreprise.fr")
-        company = Company(organization=org, computed_size=size, created_at=NOW, updated_at=NOW)
-        app = Application(cycle=cycle, company=company, author=rep, status="eligible", solution_name=f"Solution {i}",
-                          created_at=NOW, updated_at=NOW, submitted_at=NOW)
-        app.targets = [ApplicationNeed(need_id=needs[0].id, fit="ok")]
-        if i == 0:
-            app.targets.append(ApplicationNeed(need_id=needs[1].id, fit="ok"))
-        db.session.add_all([company, app])
-        companies.append(company)
-        apps.append(app)
+        firm = company(make, f"Entreprise {i}", size=size, department=dept, at=NOW)
+        rep = make.user(Role.COMPANY, organization=firm.organization, name=f"Représentant {i}",
+                        email=f"rep{i}@entreprise.fr")
+        companies.append(firm)
+        apps.append(eligible_answer(cycle, firm, needs if i == 0 else needs[:1], f"Solution {i}", author=rep,
+                                    at=NOW))
     db.session.flush()
     # Scores (Innovation, Adéquation) → weighted (2a + b) / 3.
     grid = {
@@ -128,13 +99,8 @@ def world(make, clock) -> World:
     for i, app in enumerate(apps):
         for member, values in zip(members, grid[i], strict=True):
             db.session.add(Assignment(cycle_id=cycle.id, application_id=app.id, user_id=member.id, created_at=NOW))
-            review = Review(cycle_id=cycle.id, application_id=app.id, reviewer_id=member.id, created_at=NOW,
-                            updated_at=NOW, status="draft" if values is None else "submitted",
-                            recommendation=None if values is None else "select",
-                            submitted_at=None if values is None else NOW,
-                            company_comment=f"Conseil {i} n°{member.id}")
-            _score(review, criteria, list(values or (4, 4)))
-            db.session.add(review)
+            review(cycle, app, member, criteria, values or (4, 4), submitted=values is not None, at=NOW,
+                   company_comment=f"Conseil {i} n°{member.id}")
     db.session.add(BuyerInterest(application_id=apps[0].id, need_id=needs[0].id, organization_id=mel.id,
                                  user_id=buyer.id, level="meet", updated_at=NOW))
     # The MEL's member is conflicted with the second company.
@@ -164,6 +130,55 @@ def test_the_ranking_computes_mean_median_spread_reviews_and_interest(world):
     assert (third.reviews_done, third.reviews_expected) == (2, 3)
     assert [first.rank, second.rank, third.rank] == [1, 2, 3]
     assert first.needs == [(world.needs[0].id, "Besoin 1"), (world.needs[1].id, "Besoin 2")]
+
+
+def test_changing_a_weight_after_reviews_reranks_through_the_stored_scores(world, make, client, login):
+    # A fourth answer, scored 0 on Innovation and 4 on Adéquation: (2·0 + 4) / 3 = 1.33 ranks it last.
+    pivot = eligible_answer(world.cycle, company(make, "Entreprise pivot", at=NOW), [], "Pivot", at=NOW)
+    db.session.flush()
+    written = review(world.cycle, pivot, world.members[0], world.criteria, [0, 4], recommendation="discuss", at=NOW)
+    db.session.commit()
+    assert written.weighted_score == pytest.approx(4 / 3)
+    before = _lines(world)
+    assert [before[a.id].rank for a in (*world.apps, pivot)] == [1, 2, 3, 4]
+
+    # The admin gives Adéquation weight 3 and Innovation weight 1, with a reason (reviews are submitted).
+    login(world.admin)
+    innovation, fit = world.criteria
+    for criterion, weight in ((innovation, "1"), (fit, "3")):
+        response = client.post(f"/evaluation/admin/cycles/{world.cycle.id}/grille/{criterion.id}", data={
+            "label": criterion.label, "weight": weight, "scale_min": "0", "scale_max": "4",
+            "level_labels": "0\n1\n2\n3\n4", "reason": "Le comité privilégie l'adéquation"})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.expire_all()
+    # Every stored score follows the new weights, in the grid edit's transaction: (a + 3b) / 4.
+    assert db.session.get(Review, written.id).weighted_score == pytest.approx(3)
+    lines = _lines(world)
+    first, second, third = (lines[a.id] for a in world.apps)
+    assert first.score == pytest.approx((4 + 3 + 7 / 4) / 3)  # (4,4) (3,3) (4,1)
+    assert second.score == pytest.approx(2) and third.score == pytest.approx(1.5)
+    assert lines[pivot.id].score == pytest.approx(3)
+    assert [lines[a.id].rank for a in (pivot, *world.apps)] == [1, 2, 3, 4]
+    # The spread that flags a disagreement follows too: (4,1) now weighs 1.75, 4 − 1.75 = 2.25.
+    assert first.spread == pytest.approx(2.25) and first.to_discuss
+    edits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "grid.criterion_edit")).all()
+    assert len(edits) == 2 and {e.reason for e in edits} == {"Le comité privilégie l'adéquation"}
+    # The stored scores equal a recomputation from the scores (the one formula).
+    stored = dict(db.session.execute(select(Review.id, Review.weighted_score)).all())
+    refresh_weighted_scores(db.session.connection(), cycle_ids=[world.cycle.id])
+    assert dict(db.session.execute(select(Review.id, Review.weighted_score)).all()) == stored
+
+
+def test_removing_a_criterion_recomputes_the_stored_scores(world):
+    from innovation_cycle.services import reviews
+
+    reviews.remove_criterion(world.cycle, world.criteria[0], reason="Critère redondant")
+    db.session.commit()
+    db.session.expire_all()
+    # Only Adéquation counts now: the answers' means are the means of their Adéquation scores.
+    lines = _lines(world)
+    assert lines[world.apps[0].id].score == pytest.approx((4 + 3 + 1) / 3)
+    assert lines[world.apps[0].id].median == pytest.approx(3)
 
 
 def test_the_threshold_is_the_grids(world):
@@ -226,18 +241,11 @@ def test_the_exports_carry_the_figures(world, client, login):
 def test_the_ranking_page_costs_a_bounded_number_of_queries(world, make, client, login):
     # Twenty more answers, each reviewed: the page must not grow a query per line.
     for i in range(20):
-        org = make.organization(f"Autre {i}", OrganizationKind.COMPANY)
-        company = Company(organization=org, created_at=NOW, updated_at=NOW)
-        app = Application(cycle=world.cycle, company=company, status="eligible", solution_name=f"Autre {i}",
-                          created_at=NOW, updated_at=NOW, submitted_at=NOW)
-        app.targets = [ApplicationNeed(need_id=world.needs[0].id, fit="ok")]
-        db.session.add_all([company, app])
+        other = eligible_answer(world.cycle, company(make, f"Autre {i}", at=NOW), world.needs[:1], f"Autre {i}",
+                                at=NOW)
         db.session.flush()
-        review = Review(cycle_id=world.cycle.id, application_id=app.id, reviewer_id=world.members[0].id,
-                        status="submitted", recommendation="discuss", created_at=NOW, updated_at=NOW,
-                        submitted_at=NOW)
-        _score(review, world.criteria, [i % 5, (i + 1) % 5])
-        db.session.add(review)
+        review(world.cycle, other, world.members[0], world.criteria, [i % 5, (i + 1) % 5], recommendation="discuss",
+               at=NOW)
     db.session.commit()
     for user in (world.admin, world.members[2]):
         login(user)

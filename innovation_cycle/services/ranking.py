@@ -1,8 +1,9 @@
 """The committee's ranking of a cycle's eligible answers, computed in SQL.
 
 One statement does the work whatever the number of scores (360,000 for 20,000 answers × 3 reviews × 6
-criteria): each submitted review's weighted score (the grid's weights; a criterion left empty, or added after
-the review was written, simply does not count), then per answer the weighted mean, the median (portable: the
+criteria): it reads each submitted review's weighted score, stored on the review (the grid's weights; a
+criterion left empty, or added after the review was written, simply does not count; `models.reviews` keeps it
+true when scores or weights change), then per answer the weighted mean, the median (portable: the
 middle row(s) by window `row_number`/`count`, which SQLite ≥ 3.25 and PostgreSQL both know), the standard
 deviation (from the mean of squares: SQLite has no `stddev`), the spread (max − min) that flags a disagreement,
 the reviews done beside the reviews expected (assignments), and the buyers' interest, counted apart from the
@@ -43,9 +44,7 @@ from innovation_cycle.models.reviews import (
     Assignment,
     BuyerInterest,
     Conflict,
-    Criterion,
     Review,
-    Score,
     SelectionSettings,
 )
 
@@ -168,28 +167,25 @@ def settings_of(cycle: Cycle) -> SelectionSettings:
 
 
 def _review_scores(cycle_id: int, normalized: bool):
-    """Each submitted review's weighted score (`ws`) and the figure ranked (`x`: ws, or its z-score among the
-    same reviewer's reviews of the cycle). The scores are summed per review first (the grid's criteria belong
-    to one cycle, so they select the cycle's scores), then joined to the (fewer) reviews."""
-    weighted = (func.sum(Criterion.weight * Score.value) / func.sum(Criterion.weight)).label("ws")
-    sums = (select(Score.review_id.label("review_id"), cast(weighted, Float).label("ws"))
-            .join(Criterion, Criterion.id == Score.criterion_id)
-            .where(Criterion.cycle_id == cycle_id, Score.value.is_not(None))
-            .group_by(Score.review_id)).cte("review_sums")
+    """Each submitted review's weighted score (`ws`, stored on the review when its scores or the grid's weights
+    change: 3 rows per answer to read, not 18 scores) and the figure ranked (`x`: ws, or its z-score among the
+    same reviewer's reviews of the cycle)."""
     per_review = (
         select(Review.application_id.label("application_id"), Review.reviewer_id.label("reviewer_id"),
-               sums.c.ws.label("ws"))
-        .join(sums, sums.c.review_id == Review.id)
-        .where(Review.cycle_id == cycle_id, Review.status == "submitted")
+               Review.weighted_score.label("ws"))
+        .where(Review.cycle_id == cycle_id, Review.status == "submitted", Review.weighted_score.is_not(None))
     ).cte("review_ws")
     if not normalized:
         return select(per_review.c.application_id, per_review.c.ws, per_review.c.ws.label("x")).cte("review_x")
-    mean = func.avg(per_review.c.ws).over(partition_by=per_review.c.reviewer_id)
-    mean_sq = func.avg(per_review.c.ws * per_review.c.ws).over(partition_by=per_review.c.reviewer_id)
-    stats = select(per_review.c.application_id, per_review.c.ws, mean.label("m"), mean_sq.label("m2")).cte("rev_stats")
+    # Each reviewer's mean and mean of squares: a GROUP BY giving one row per reviewer, joined back by hash
+    # (a window partitioned by reviewer would sort the cycle's reviews once more).
+    stats = (select(per_review.c.reviewer_id, func.avg(per_review.c.ws).label("m"),
+                    func.avg(per_review.c.ws * per_review.c.ws).label("m2"))
+             .group_by(per_review.c.reviewer_id).cte("reviewer_stats"))
     variance = stats.c.m2 - stats.c.m * stats.c.m
-    z = case((variance > 1e-12, (stats.c.ws - stats.c.m) / func.sqrt(variance)), else_=literal(0.0))
-    return select(stats.c.application_id, stats.c.ws, cast(z, Float).label("x")).cte("review_x")
+    z = case((variance > 1e-12, (per_review.c.ws - stats.c.m) / func.sqrt(variance)), else_=literal(0.0))
+    return (select(per_review.c.application_id, per_review.c.ws, cast(z, Float).label("x"))
+            .join(stats, stats.c.reviewer_id == per_review.c.reviewer_id).cte("review_x"))
 
 
 def _aggregates(cycle_id: int, normalized: bool):
@@ -227,54 +223,67 @@ def is_conflicted(user: User, application: Application) -> bool:
         Conflict.company_id == application.company_id).limit(1)) is not None
 
 
-def ranking_query(cycle: Cycle, f: RankingFilters, viewer: User | None, threshold: float):
-    """The ranking's statement: one row per visible answer, best first, with its rank."""
+def ranking_query(cycle: Cycle, f: RankingFilters, viewer: User | None, threshold: float, *,
+                  limit: int | None = None, offset: int = 0):
+    """The ranking's statement: one row per visible answer, best first, with its rank.
+
+    Two levels, so that the work done for every answer is only what the order needs: the inner statement
+    ranks every visible answer on its aggregates (joining companies only when a filter asks for their size or
+    department) and keeps the page; the outer one fetches, for the page's rows only, the names, the reviews
+    expected, the buyers' interest and the decision."""
     agg = _aggregates(cycle.id, f.normalized)
-    expected = (select(Assignment.application_id, func.count().label("expected"))
-                .where(Assignment.cycle_id == cycle.id).group_by(Assignment.application_id).cte("expected"))
-    interest = (select(BuyerInterest.application_id,
-                       func.sum(case((BuyerInterest.level == "meet", 1), else_=0)).label("meet"),
-                       func.sum(case((BuyerInterest.level == "test", 1), else_=0)).label("test"),
-                       func.sum(case((BuyerInterest.level == "none", 1), else_=0)).label("none_"))
-                .join(Application, Application.id == BuyerInterest.application_id)
-                .where(Application.cycle_id == cycle.id)
-                .group_by(BuyerInterest.application_id).cte("interest"))
-    variance = agg.c.mean_sq - agg.c.mean * agg.c.mean
     score_order = (agg.c.mean.desc().nulls_last(), Application.id)
-    query = (
-        select(
-            func.rank().over(order_by=score_order).label("rank"),
-            func.count().over().label("total"),
-            Application.id, Application.solution_name, Application.company_id, Organization.name,
-            Company.computed_size, Organization.department, Application.status,
-            agg.c.mean, agg.c.median, variance.label("variance"), agg.c.spread,
-            func.coalesce(agg.c.done, 0), func.coalesce(expected.c.expected, 0),
-            func.coalesce(interest.c.meet, 0), func.coalesce(interest.c.test, 0),
-            func.coalesce(interest.c.none_, 0), Decision.outcome,
-        )
-        .join(Company, Company.id == Application.company_id)
-        .join(Organization, Organization.id == Company.organization_id)
+    ranked = (
+        select(Application.id.label("id"), agg.c.mean, agg.c.median, agg.c.mean_sq, agg.c.spread, agg.c.done,
+               func.rank().over(order_by=score_order).label("rank"), func.count().over().label("total"))
+        .select_from(Application)
         .outerjoin(agg, agg.c.application_id == Application.id)
-        .outerjoin(expected, expected.c.application_id == Application.id)
-        .outerjoin(interest, interest.c.application_id == Application.id)
-        .outerjoin(Decision, Decision.application_id == Application.id)
         .where(Application.cycle_id == cycle.id, Application.status.in_(RANKED_STATES),
                visible_to(viewer, cycle.id))
     )
     targeted = select(ApplicationNeed.application_id)
     if f.need_id:
-        query = query.where(Application.id.in_(targeted.where(ApplicationNeed.need_id == f.need_id)))
+        ranked = ranked.where(Application.id.in_(targeted.where(ApplicationNeed.need_id == f.need_id)))
     if f.theme_id:
-        query = query.where(Application.id.in_(
+        ranked = ranked.where(Application.id.in_(
             targeted.join(need_themes, need_themes.c.need_id == ApplicationNeed.need_id)
             .where(need_themes.c.theme_id == f.theme_id)))
-    if f.size in SIZES:
-        query = query.where(Company.computed_size == f.size)
-    if f.department:
-        query = query.where(Organization.department == f.department)
+    if f.size in SIZES or f.department:
+        ranked = ranked.join(Company, Company.id == Application.company_id) \
+            .join(Organization, Organization.id == Company.organization_id)
+        if f.size in SIZES:
+            ranked = ranked.where(Company.computed_size == f.size)
+        if f.department:
+            ranked = ranked.where(Organization.department == f.department)
     if f.status in RANKED_STATES:
-        query = query.where(Application.status == f.status)
-    return query.order_by(*score_order)
+        ranked = ranked.where(Application.status == f.status)
+    ranked = ranked.order_by(*score_order)
+    if limit:
+        ranked = ranked.limit(limit).offset(offset)
+    page = ranked.subquery("ranked")
+
+    def interest(level: str):
+        return (select(func.count()).where(BuyerInterest.application_id == page.c.id, BuyerInterest.level == level)
+                .scalar_subquery())
+
+    expected = select(func.count()).where(Assignment.application_id == page.c.id).scalar_subquery()
+    variance = page.c.mean_sq - page.c.mean * page.c.mean
+    return (
+        select(
+            page.c.rank, page.c.total,
+            Application.id, Application.solution_name, Application.company_id, Organization.name,
+            Company.computed_size, Organization.department, Application.status,
+            page.c.mean, page.c.median, variance.label("variance"), page.c.spread,
+            func.coalesce(page.c.done, 0), expected, interest("meet"), interest("test"), interest("none"),
+            Decision.outcome,
+        )
+        .select_from(page)
+        .join(Application, Application.id == page.c.id)
+        .join(Company, Company.id == Application.company_id)
+        .join(Organization, Organization.id == Company.organization_id)
+        .outerjoin(Decision, Decision.application_id == page.c.id)
+        .order_by(page.c.mean.desc().nulls_last(), page.c.id)
+    )
 
 
 def _line(row: Any, threshold: float) -> RankingLine:
@@ -316,16 +325,16 @@ def rank(cycle: Cycle, f: RankingFilters, viewer: User | None, *, page: int = 1,
     """A page of the ranking (`per_page=None`: every line, for the exports and the meeting's agenda)."""
     if threshold is None:
         threshold = settings_of(cycle).disagreement_threshold
-    query = ranking_query(cycle, f, viewer, threshold)
     page = max(1, page)
     _enough_memory()
     if per_page:
         # The total rides on every row (count(*) over ()): one statement computes the ranking once.
-        rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
-        total = rows[0].total if rows else (
-            db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+        rows = db.session.execute(ranking_query(cycle, f, viewer, threshold, limit=per_page,
+                                                offset=(page - 1) * per_page)).all()
+        total = rows[0].total if rows else (db.session.scalar(select(func.count()).select_from(
+            ranking_query(cycle, f, viewer, threshold).order_by(None).subquery())) or 0)
     else:
-        rows = db.session.execute(query).all()
+        rows = db.session.execute(ranking_query(cycle, f, viewer, threshold)).all()
         total = len(rows)
     lines = [_line(r, threshold) for r in rows]
     _attach_needs(lines)

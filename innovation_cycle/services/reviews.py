@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
 from ortools.graph.python import min_cost_flow
 from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
@@ -374,21 +375,47 @@ def declare_conflict(cycle: Cycle, user: User, company: Company, reason: str) ->
     db.session.add(conflict)
     db.session.flush()
     # A conflicted member no longer reviews the company's answers (a proposed or confirmed assignment goes).
-    dropped = _drop_conflicted_assignments(cycle, user.id, company.id)
+    dropped = _drop_conflicted_assignments(cycle, user.id, company.id, conflict)
     audit.record("conflict.declare", conflict, after={"user_id": user.id, "company_id": company.id,
                                                       "dropped_assignments": dropped}, reason=reason.strip())
     _forget_cache()
     return conflict
 
 
-def _drop_conflicted_assignments(cycle: Cycle, user_id: int, company_id: int) -> list[int]:
-    ids = list(db.session.scalars(select(Assignment.application_id).join(Application).where(
-        Assignment.cycle_id == cycle.id, Assignment.user_id == user_id, Application.company_id == company_id)))
-    if ids:
-        db.session.execute(delete(Assignment).where(Assignment.cycle_id == cycle.id, Assignment.user_id == user_id,
-                                                    Assignment.application_id.in_(ids))
-                           .execution_options(synchronize_session=False))
-    return ids
+def _drop_conflicted_assignments(cycle: Cycle, user_id: int, company_id: int, conflict: Conflict) -> list[int]:
+    """A member found conflicted no longer reviews the company's answers. Nothing goes silently: each dropped
+    assignment is audited; when it was confirmed (the member had been told to review it), the member gets a
+    mail saying which answers are withdrawn, and the assignments page lists the answers now short of a
+    reviewer for the admin to complete (`understaffed`, `complete_assignments`)."""
+    rows = list(db.session.scalars(select(Assignment).join(Application).where(
+        Assignment.cycle_id == cycle.id, Assignment.user_id == user_id, Application.company_id == company_id)
+        .order_by(Assignment.application_id)))
+    confirmed = []
+    for row in rows:
+        audit.record("assignment.drop_conflict", row, before={
+            "application_id": row.application_id, "user_id": user_id, "status": row.status,
+            "conflict_source": conflict.source}, reason=conflict.reason)
+        if row.status == "confirmed":
+            confirmed.append(row.application)
+        db.session.delete(row)
+    if rows:
+        db.session.flush()
+    if confirmed:
+        _mail_withdrawn(cycle, conflict, db.session.get(User, user_id), confirmed)
+    return [row.application_id for row in rows]
+
+
+def _mail_withdrawn(cycle: Cycle, conflict: Conflict, user: User, answers: list[Application]) -> None:
+    from innovation_cycle.services import notifications
+
+    listing = "\n".join(f"- {a.solution_name} (n° {a.id})" for a in answers)
+    message = _("Un conflit d'intérêts a été constaté entre vous et l'entreprise %(company)s. Les réponses "
+                "suivantes, qui vous avaient été confiées, ne le sont plus : vous ne les évaluez pas et ne voyez "
+                "plus leurs évaluations.\n%(listing)s\nLe secrétariat du comité les confie à un autre membre.",
+                company=conflict.company.organization.name, listing=listing)
+    notifications.notify_event("reviews.withdrawn", conflict, [user], subject=_(
+        "Cycle %(year)s : réponses retirées de vos évaluations (conflit d'intérêts)", year=cycle.year),
+        message=message, link=notifications.external_url("reviews.index"))
 
 
 def sync_automatic_conflicts(cycle: Cycle, user_ids: list[int] | None = None) -> int:
@@ -415,10 +442,12 @@ def sync_automatic_conflicts(cycle: Cycle, user_ids: list[int] | None = None) ->
         if (user_id, company_id) in existing:
             continue
         existing.add((user_id, company_id))
-        db.session.add(Conflict(cycle_id=cycle.id, user_id=user_id, company_id=company_id,
-                                source="same_organization" if same_org else "same_siren", created_at=now))
+        conflict = Conflict(cycle_id=cycle.id, user_id=user_id, company_id=company_id,
+                            source="same_organization" if same_org else "same_siren", created_at=now)
+        db.session.add(conflict)
+        db.session.flush()
         added += 1
-        _drop_conflicted_assignments(cycle, user_id, company_id)
+        _drop_conflicted_assignments(cycle, user_id, company_id, conflict)
     if added:
         db.session.flush()
         audit.record("conflict.automatic", cycle, after={"added": added}, actor=None)
@@ -668,6 +697,120 @@ def confirm_assignments(cycle: Cycle) -> int:
     return len(per_member)
 
 
+@dataclass
+class Understaffed:
+    """An answer with fewer reviewers than the settings ask (after a conflict found late, a member gone)."""
+
+    application: Application
+    assigned: int
+    missing: int
+
+
+def understaffed(cycle: Cycle) -> list[Understaffed]:
+    """The eligible answers short of reviewers, once the assignments are confirmed (before, the proposal is
+    simply redone)."""
+    if not assignments_confirmed(cycle):
+        return []
+    wanted = settings_for_display(cycle).reviewers_per_answer
+    counts = loads_by_answer(cycle)
+    return [Understaffed(a, counts.get(a.id, 0), wanted - counts.get(a.id, 0))
+            for a in eligible_answers(cycle) if counts.get(a.id, 0) < wanted]
+
+
+def loads_by_answer(cycle: Cycle) -> dict[int, int]:
+    return dict(db.session.execute(select(Assignment.application_id, func.count())
+                                   .where(Assignment.cycle_id == cycle.id)
+                                   .group_by(Assignment.application_id)).all())
+
+
+def solve_completion(problem: Problem, missing: dict[int, int], assigned: set[tuple[int, int]],
+                     current: dict[int, int]) -> dict[int, list[int]]:
+    """Give each short answer its `missing` reviewers among the members neither conflicted with it nor already
+    on it, keeping the loads as even as they can be: a min-cost flow whose member → sink arcs cost more with
+    each answer the member already has (a convex cost, so the flow fills the least loaded members first);
+    shared themes break ties."""
+    short = [a for a in problem.answers if missing.get(a, 0) > 0]
+    free = {a: [m for m in problem.members if (a, m) not in problem.conflicts and (a, m) not in assigned]
+            for a in short}
+    lacking = [a for a in short if len(free[a]) < missing[a]]
+    if lacking:
+        raise Infeasible(_(
+            "Impossible de compléter : %(count)s réponse(s) n'ont plus assez de membres du comité sans conflit "
+            "d'intérêts (réponses n° %(ids)s). Ajoutez des membres au comité ou réduisez le nombre d'évaluateurs "
+            "par réponse.", count=len(lacking), ids=", ".join(str(a) for a in lacking[:20])))
+    total = sum(missing[a] for a in short)
+    if not total:
+        return {}
+    big = 3 * total + 1
+    answer_node = {a: 2 + i for i, a in enumerate(short)}
+    member_node = {m: 2 + len(short) + j for j, m in enumerate(problem.members)}
+    tails: list[int] = []
+    heads: list[int] = []
+    capacities: list[int] = []
+    costs: list[int] = []
+
+    def arc(tail: int, head: int, capacity: int, cost: int) -> None:
+        tails.append(tail)
+        heads.append(head)
+        capacities.append(capacity)
+        costs.append(cost)
+
+    for a in short:
+        arc(0, answer_node[a], missing[a], 0)
+    pairs: list[tuple[int, int]] = []
+    for a in short:
+        for m in free[a]:
+            pairs.append((a, m))
+            arc(answer_node[a], member_node[m], 1,
+                0 if (a, m) in problem.preferred else (2 if m in problem.themed else 1))
+    for m in problem.members:
+        for k in range(total):
+            arc(member_node[m], 1, 1, big * (current.get(m, 0) + k))
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(np.array(tails), np.array(heads), np.array(capacities),
+                                              np.array(costs))
+    supplies = np.zeros(2 + len(short) + len(problem.members), dtype=np.int64)
+    supplies[0], supplies[1] = total, -total
+    flow.set_nodes_supplies(np.arange(len(supplies)), supplies)
+    if flow.solve() != flow.OPTIMAL:  # pragma: no cover - excluded by the check above
+        raise Infeasible(_("Impossible de compléter l'affectation avec ces conflits d'intérêts."))
+    used = flow.flows(np.arange(len(short), len(short) + len(pairs)))
+    result: dict[int, list[int]] = {a: [] for a in short}
+    for (a, m), units in zip(pairs, used, strict=True):
+        if units > 0:
+            result[a].append(m)
+    return {a: sorted(ms) for a, ms in result.items()}
+
+
+def complete_assignments(cycle: Cycle) -> int:
+    """After confirmation, give the answers short of reviewers (a conflict found late) the missing ones with
+    the solver; the members added are confirmed at once and get one mail each. Returns the reviewers added."""
+    if cycle.state != "selection":
+        raise Refused(_("Les affectations se modifient pendant l'étape « Listing et sélection »."))
+    if not assignments_confirmed(cycle):
+        raise Refused(_("Les affectations ne sont pas encore confirmées : proposez-en une nouvelle."))
+    short = understaffed(cycle)
+    if not short:
+        raise Refused(_("Aucune réponse ne manque d'évaluateur."))
+    problem = problem_of(cycle)
+    assigned = set(db.session.execute(select(Assignment.application_id, Assignment.user_id)
+                                      .where(Assignment.cycle_id == cycle.id)).all())
+    result = solve_completion(problem, {u.application.id: u.missing for u in short}, assigned, loads(cycle))
+    now = clock.now()
+    rows = [Assignment(cycle_id=cycle.id, application_id=a, user_id=m, status="confirmed", created_at=now)
+            for a, ms in result.items() for m in ms]
+    db.session.add_all(rows)
+    db.session.flush()
+    audit.record("assignment.complete", cycle, after={
+        "added": {str(r.id): {"application_id": r.application_id, "user_id": r.user_id} for r in rows}})
+    apps = {u.application.id: u.application for u in short}
+    per_member: dict[int, list[Application]] = defaultdict(list)
+    for row in rows:
+        per_member[row.user_id].append(apps[row.application_id])
+    _mail_assignments(cycle, per_member, occurrence=f"complete{min(r.id for r in rows)}")
+    return len(rows)
+
+
 def _mail_assignments(cycle: Cycle, per_member: dict[int, list[Application]], occurrence: str) -> None:
     from innovation_cycle.services import notifications
 
@@ -848,7 +991,18 @@ def interests_of(application: Application) -> list[BuyerInterest]:
                                    .order_by(BuyerInterest.need_id)))
 
 
-def set_interest(application: Application, need: Need, user: User, level: str, comment: str | None) -> BuyerInterest:
+STALE_INTEREST = lazy_gettext(
+    "L'intérêt de votre organisation pour ce besoin a été enregistré entre-temps par une autre personne : rien "
+    "n'a été modifié. Voici la valeur enregistrée ; changez-la si besoin et enregistrez à nouveau.")
+
+
+def set_interest(application: Application, need: Need, user: User, level: str, comment: str | None,
+                 expected_version: int | None = None) -> BuyerInterest:
+    """Record the organization's interest for one of its needs. Several buyers of the organization may answer:
+    `expected_version` is the version the form showed (0: none was recorded yet). A form older than the row
+    is refused, and so is the second of two saves made at the same moment (the version column turns its
+    UPDATE into a StaleDataError; the unique (answer, need) pair turns its INSERT into an IntegrityError):
+    nothing is overwritten silently."""
     if application.cycle.state != "selection" or application.status not in REVIEWED_STATUSES:
         raise Refused(_("L'intérêt des acheteurs se donne pendant l'étape de sélection, sur les réponses "
                         "éligibles."))
@@ -858,12 +1012,18 @@ def set_interest(application: Application, need: Need, user: User, level: str, c
         raise Refused([FieldError("level", _("Choisissez un niveau d'intérêt."))])
     row = db.session.scalar(select(BuyerInterest).where(BuyerInterest.application_id == application.id,
                                                         BuyerInterest.need_id == need.id))
+    if expected_version is not None and (row.version if row is not None else 0) != expected_version:
+        raise Refused(str(STALE_INTEREST))
     before = audit.snapshot(row, ["level", "comment"]) if row else None
     if row is None:
         row = BuyerInterest(application_id=application.id, need_id=need.id, organization_id=need.organization_id)
         db.session.add(row)
     row.level, row.comment, row.user_id, row.updated_at = level, (comment or "").strip() or None, user.id, clock.now()
-    db.session.flush()
+    try:
+        db.session.flush()
+    except (StaleDataError, IntegrityError):  # saved at the same moment by another buyer of the organization
+        db.session.rollback()
+        raise Refused(str(STALE_INTEREST)) from None
     audit.record("interest.set", row, before=before, after=audit.snapshot(row, ["level", "comment"]))
     return row
 

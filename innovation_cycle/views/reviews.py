@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -38,7 +39,7 @@ from innovation_cycle.models import (
     Role,
     User,
 )
-from innovation_cycle.params import parse_id
+from innovation_cycle.params import parse_id, parse_int
 from innovation_cycle.services import reviews as service
 
 bp = Blueprint("reviews", __name__, url_prefix="/evaluation")
@@ -229,7 +230,7 @@ def assignments(cycle_id: int):
                            by_answer=service.assignments_of(cycle), loads=service.loads(cycle),
                            conflicts=service.conflicts_of(cycle), settings=settings, button=ButtonForm(),
                            add_form=AddReviewerForm(formdata=None), left=service.reviews_left(cycle),
-                           source_labels=service.CONFLICT_SOURCE_LABELS)
+                           source_labels=service.CONFLICT_SOURCE_LABELS, short=service.understaffed(cycle))
 
 
 @bp.post("/admin/cycles/<int:cycle_id>/affectations/proposer")
@@ -265,6 +266,26 @@ def assignments_confirm(cycle_id: int):
         transaction.commit()
         flash(_("Affectations confirmées : %(count)s membres ont reçu la liste de leurs réponses à évaluer.",
                 count=members), "success")
+    return redirect(url_for("reviews.assignments", cycle_id=cycle_id))
+
+
+@bp.post("/admin/cycles/<int:cycle_id>/affectations/completer")
+@requires("assignment.manage")
+def assignments_complete(cycle_id: int):
+    """After a conflict found late: the solver gives the answers short of reviewers the missing ones."""
+    cycle = _cycle(cycle_id, "assignment.manage")
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        added = service.complete_assignments(cycle)
+    except service.Refused as exc:
+        transaction.rollback()
+        _refused(exc)
+    else:
+        transaction.commit()
+        flash(ngettext("%(num)d évaluateur ajouté ; chaque membre concerné a reçu un message.",
+                       "%(num)d évaluateurs ajoutés ; chaque membre concerné a reçu un message.", added),
+              "success")
     return redirect(url_for("reviews.assignments", cycle_id=cycle_id))
 
 
@@ -426,6 +447,7 @@ def interest(answer_id: int):
         form = InterestForm(formdata=None, prefix=f"n{need.id}")
         form.level.choices = options([(k, str(v)) for k, v in service.INTEREST_LABELS.items()])
         form.need_id.data = need.id
+        form.version.data = existing[need.id].version if need.id in existing else 0
         if need.id in existing:
             form.level.data, form.comment.data = existing[need.id].level, existing[need.id].comment
         forms.append((need, form))
@@ -440,7 +462,8 @@ def interest(answer_id: int):
         form.level.choices = options([(k, str(v)) for k, v in service.INTEREST_LABELS.items()])
         if form.validate_on_submit():
             try:
-                service.set_interest(application, need, current_user, form.level.data, form.comment.data)
+                service.set_interest(application, need, current_user, form.level.data, form.comment.data,
+                                     expected_version=parse_int(form.version.data))
             except service.Refused as exc:
                 transaction.rollback()
                 _refused(exc)
