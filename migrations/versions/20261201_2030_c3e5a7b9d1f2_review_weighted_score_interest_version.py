@@ -7,7 +7,7 @@ weights change. The backfill uses the same formula (models.reviews.weighted_scor
 buyer_interests.version: the optimistic check of two buyers saving an interest for the same answer and need.
 
 Revision ID: c3e5a7b9d1f2
-Revises: a20010bcd48b
+Revises: c11e0a5f3b21
 Create Date: 2026-12-01 20:30:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c3e5a7b9d1f2'
-down_revision = 'a20010bcd48b'
+down_revision = 'c11e0a5f3b21'
 branch_labels = None
 depends_on = None
 
