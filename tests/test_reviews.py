@@ -831,3 +831,31 @@ def _input(page: str, name: str) -> str:
     import re
 
     return re.search(r'<input[^>]*name="' + name + r'"[^>]*>', page).group(0)
+
+
+def test_a_review_written_before_a_conflict_came_to_light_leaves_the_ranking(client, login, world):
+    """A member who reviewed an answer and then declares a conflict with its company: the review is not a fair
+    one, so it no longer counts (done/expected and the mean), and its content stays in the audit trail."""
+    criteria = _grid(world)
+    before = _confirmed_world(client, login, world)
+    answer = world.answers[0]
+    first, second = (next(m for m in world.members if m.id == i) for i in before[answer.id])
+    for member, value in ((first, 4), (second, 1)):
+        _switch(client, login, member)
+        assert client.post(f"/evaluation/reponses/{answer.id}", data=_review_form(criteria, value)).status_code == 302
+    assert len(service.submitted_reviews(answer)) == 2
+    _switch(client, login, second)
+    assert client.post(f"/evaluation/cycles/{world.cycle.id}/conflits", data={
+        "company_id": str(world.companies[0].id), "reason": "Ancien salarié"}).status_code == 302
+    db.session.expire_all()
+    kept = service.submitted_reviews(answer)
+    assert [r.reviewer_id for r in kept] == [first.id]
+    void = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "review.void_conflict"))
+    assert void.before["user_id"] == second.id and void.before["status"] == "submitted"
+    assert set(void.before["scores"].values()) == {1} and void.reason == "Ancien salarié"
+    # The ranking's line for the answer now rests on the one fair review.
+    from innovation_cycle.services import ranking
+
+    line = next(line for line in ranking.rank(world.cycle, ranking.RankingFilters(), world.admin,
+                                              per_page=None).lines if line.application_id == answer.id)
+    assert line.reviews_done == 1 and line.score == 4

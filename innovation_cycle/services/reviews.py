@@ -383,7 +383,8 @@ def declare_conflict(cycle: Cycle, user: User, company: Company, reason: str) ->
 
 
 def _drop_conflicted_assignments(cycle: Cycle, user_id: int, company_id: int, conflict: Conflict) -> list[int]:
-    """A member found conflicted no longer reviews the company's answers. Nothing goes silently: each dropped
+    """A member found conflicted no longer reviews the company's answers, and a review already written no longer
+    counts. Nothing goes silently: each dropped
     assignment is audited; when it was confirmed (the member had been told to review it), the member gets a
     mail saying which answers are withdrawn, and the assignments page lists the answers now short of a
     reviewer for the admin to complete (`understaffed`, `complete_assignments`)."""
@@ -398,7 +399,19 @@ def _drop_conflicted_assignments(cycle: Cycle, user_id: int, company_id: int, co
         if row.status == "confirmed":
             confirmed.append(row.application)
         db.session.delete(row)
-    if rows:
+    # A review written before the conflict came to light is not a fair one: it leaves the ranking with the
+    # assignment (its content stays in the audit row, as every version of a review does).
+    reviews = list(db.session.scalars(select(Review).join(Application).where(
+        Review.cycle_id == cycle.id, Review.reviewer_id == user_id, Application.company_id == company_id)
+        .order_by(Review.application_id)))
+    for review in reviews:
+        audit.record("review.void_conflict", review, before={
+            "application_id": review.application_id, "user_id": user_id, "status": review.status,
+            "recommendation": review.recommendation, "weighted_score": review.weighted_score,
+            "scores": {str(score.criterion_id): score.value for score in review.scores},
+            "conflict_source": conflict.source}, reason=conflict.reason)
+        db.session.delete(review)
+    if rows or reviews:
         db.session.flush()
     if confirmed:
         _mail_withdrawn(cycle, conflict, db.session.get(User, user_id), confirmed)
