@@ -527,49 +527,71 @@ def solve(problem: Problem) -> dict[int, list[int]]:
     total = n * len(answers)
     floor = total // len(members)
     big = 3 * total + 1
-    # Nodes: 0 source, 1 sink, then answers, then members.
-    answer_node = {a: 2 + i for i, a in enumerate(answers)}
-    member_node = {m: 2 + len(answers) + j for j, m in enumerate(members)}
-    tails: list[int] = []
-    heads: list[int] = []
-    capacities: list[int] = []
-    costs: list[int] = []
-
-    def arc(tail: int, head: int, capacity: int, cost: int) -> None:
-        tails.append(tail)
-        heads.append(head)
-        capacities.append(capacity)
-        costs.append(cost)
-
+    network = _ReviewerFlow(problem, answers, members)
     for a in answers:
-        arc(0, answer_node[a], n, 0)
-    pairs: list[tuple[int, int]] = []
+        network.supply(a, n)
     for a in answers:
         for m in members:
-            if (a, m) in problem.conflicts:
-                continue
-            pairs.append((a, m))
-            arc(answer_node[a], member_node[m], 1,
-                0 if (a, m) in problem.preferred else (2 if m in problem.themed else 1))
+            if (a, m) not in problem.conflicts:
+                network.candidate(a, m)
     for m in members:
         if floor:
-            arc(member_node[m], 1, floor, -big)
-        arc(member_node[m], 1, 1, 0)
-        arc(member_node[m], 1, total, big)
-    flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(np.array(tails), np.array(heads), np.array(capacities),
-                                              np.array(costs))
-    supplies = np.zeros(2 + len(answers) + len(members), dtype=np.int64)
-    supplies[0], supplies[1] = total, -total
-    flow.set_nodes_supplies(np.arange(len(supplies)), supplies)
-    if flow.solve() != flow.OPTIMAL:  # pragma: no cover - excluded by the check above
-        raise Infeasible(_("Affectation impossible avec ces conflits d'intérêts."))
-    used = flow.flows(np.arange(len(answers), len(answers) + len(pairs)))
-    result: dict[int, list[int]] = {a: [] for a in answers}
-    for (a, m), units in zip(pairs, used, strict=True):
-        if units > 0:
-            result[a].append(m)
-    return {a: sorted(ms) for a, ms in result.items()}
+            network.to_sink(m, floor, -big)
+        network.to_sink(m, 1, 0)
+        network.to_sink(m, total, big)
+    return network.solve(total, _("Affectation impossible avec ces conflits d'intérêts."))
+
+
+class _ReviewerFlow:
+    """The flow network both solvers build: source (node 0) → answer → member → sink (node 1), solved by
+    OR-Tools' SimpleMinCostFlow. The source's arcs come first and the answer → member arcs right after, so
+    that the units on the latter read back as (answer, member) pairs."""
+
+    def __init__(self, problem: Problem, answers: list[int], members: list[int]) -> None:
+        self.problem, self.answers, self.members = problem, answers, members
+        self.answer_node = {a: 2 + i for i, a in enumerate(answers)}
+        self.member_node = {m: 2 + len(answers) + j for j, m in enumerate(members)}
+        self.tails: list[int] = []
+        self.heads: list[int] = []
+        self.capacities: list[int] = []
+        self.costs: list[int] = []
+        self.pairs: list[tuple[int, int]] = []
+
+    def _arc(self, tail: int, head: int, capacity: int, cost: int) -> None:
+        self.tails.append(tail)
+        self.heads.append(head)
+        self.capacities.append(capacity)
+        self.costs.append(cost)
+
+    def supply(self, answer: int, units: int) -> None:
+        """The reviewers the answer needs (called for every answer before any candidate)."""
+        self._arc(0, self.answer_node[answer], units, 0)
+
+    def candidate(self, answer: int, member: int) -> None:
+        """The member may review the answer: free with a shared theme, 1 with no declared theme, 2 otherwise."""
+        self.pairs.append((answer, member))
+        cost = 0 if (answer, member) in self.problem.preferred else (2 if member in self.problem.themed else 1)
+        self._arc(self.answer_node[answer], self.member_node[member], 1, cost)
+
+    def to_sink(self, member: int, capacity: int, cost: int) -> None:
+        self._arc(self.member_node[member], 1, capacity, cost)
+
+    def solve(self, total: int, refusal: str) -> dict[int, list[int]]:
+        flow = min_cost_flow.SimpleMinCostFlow()
+        flow.add_arcs_with_capacity_and_unit_cost(np.array(self.tails), np.array(self.heads),
+                                                  np.array(self.capacities), np.array(self.costs))
+        supplies = np.zeros(2 + len(self.answers) + len(self.members), dtype=np.int64)
+        supplies[0], supplies[1] = total, -total
+        flow.set_nodes_supplies(np.arange(len(supplies)), supplies)
+        if flow.solve() != flow.OPTIMAL:  # pragma: no cover - the callers check feasibility first
+            raise Infeasible(refusal)
+        first = len(self.answers)
+        used = flow.flows(np.arange(first, first + len(self.pairs)))
+        result: dict[int, list[int]] = {a: [] for a in self.answers}
+        for (a, m), units in zip(self.pairs, used, strict=True):
+            if units > 0:
+                result[a].append(m)
+        return {a: sorted(ms) for a, ms in result.items()}
 
 
 def eligible_answers(cycle: Cycle) -> list[Application]:
@@ -747,52 +769,27 @@ def solve_completion(problem: Problem, missing: dict[int, int], assigned: set[tu
             for a in short}
     lacking = [a for a in short if len(free[a]) < missing[a]]
     if lacking:
-        raise Infeasible(_(
-            "Impossible de compléter : %(count)s réponse(s) n'ont plus assez de membres du comité sans conflit "
+        raise Infeasible(ngettext(
+            "Impossible de compléter : %(num)d réponse n'a plus assez de membres du comité sans conflit "
+            "d'intérêts (réponse n° %(ids)s). Ajoutez des membres au comité ou réduisez le nombre d'évaluateurs "
+            "par réponse.",
+            "Impossible de compléter : %(num)d réponses n'ont plus assez de membres du comité sans conflit "
             "d'intérêts (réponses n° %(ids)s). Ajoutez des membres au comité ou réduisez le nombre d'évaluateurs "
-            "par réponse.", count=len(lacking), ids=", ".join(str(a) for a in lacking[:20])))
+            "par réponse.", len(lacking), ids=", ".join(str(a) for a in lacking[:20])))
     total = sum(missing[a] for a in short)
     if not total:
         return {}
     big = 3 * total + 1
-    answer_node = {a: 2 + i for i, a in enumerate(short)}
-    member_node = {m: 2 + len(short) + j for j, m in enumerate(problem.members)}
-    tails: list[int] = []
-    heads: list[int] = []
-    capacities: list[int] = []
-    costs: list[int] = []
-
-    def arc(tail: int, head: int, capacity: int, cost: int) -> None:
-        tails.append(tail)
-        heads.append(head)
-        capacities.append(capacity)
-        costs.append(cost)
-
+    network = _ReviewerFlow(problem, short, problem.members)
     for a in short:
-        arc(0, answer_node[a], missing[a], 0)
-    pairs: list[tuple[int, int]] = []
+        network.supply(a, missing[a])
     for a in short:
         for m in free[a]:
-            pairs.append((a, m))
-            arc(answer_node[a], member_node[m], 1,
-                0 if (a, m) in problem.preferred else (2 if m in problem.themed else 1))
+            network.candidate(a, m)
     for m in problem.members:
         for k in range(total):
-            arc(member_node[m], 1, 1, big * (current.get(m, 0) + k))
-    flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(np.array(tails), np.array(heads), np.array(capacities),
-                                              np.array(costs))
-    supplies = np.zeros(2 + len(short) + len(problem.members), dtype=np.int64)
-    supplies[0], supplies[1] = total, -total
-    flow.set_nodes_supplies(np.arange(len(supplies)), supplies)
-    if flow.solve() != flow.OPTIMAL:  # pragma: no cover - excluded by the check above
-        raise Infeasible(_("Impossible de compléter l'affectation avec ces conflits d'intérêts."))
-    used = flow.flows(np.arange(len(short), len(short) + len(pairs)))
-    result: dict[int, list[int]] = {a: [] for a in short}
-    for (a, m), units in zip(pairs, used, strict=True):
-        if units > 0:
-            result[a].append(m)
-    return {a: sorted(ms) for a, ms in result.items()}
+            network.to_sink(m, 1, big * (current.get(m, 0) + k))
+    return network.solve(total, _("Impossible de compléter l'affectation avec ces conflits d'intérêts."))
 
 
 def complete_assignments(cycle: Cycle) -> int:
