@@ -4,11 +4,8 @@ scores, built directly from the models (the services under test are not used to 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-
-from sqlalchemy import event
 
 from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
@@ -30,19 +27,6 @@ from innovation_cycle.models.reviews import Criterion, Review, Score
 ANSWERED_AT = paris_datetime(2017, 4, 20)
 
 
-@contextmanager
-def count_queries() -> Iterator[list[str]]:
-    """As tests/test_query_budgets.py counts them: every statement sent to the database."""
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
 
 
 def partner(make, convention: Convention, name: str, kind: OrganizationKind, tier: Tier, *,

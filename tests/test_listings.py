@@ -7,12 +7,12 @@ import csv
 import html
 import io
 import re
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, select
+from query_count import count_queries
+from sqlalchemy import select
 
 from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
@@ -44,18 +44,6 @@ def rows_of(response) -> list[str]:
             for cell in re.findall(r"<tr>\s*<td>(.*?)</td>", table, re.S)]
 
 
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
 
 
 class World:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from conftest import body_of
+from query_count import count_queries
 from sqlalchemy import func, select
 
 from innovation_cycle import transaction
@@ -641,22 +642,13 @@ def test_two_creations_racing_with_one_form_make_one_need(app, world, make, monk
 
 
 def test_the_needs_list_does_not_grow_a_query_per_row(client, login, world, make):
-    from sqlalchemy import event
 
     organizations = [make.organization(f"Commune {i}") for i in range(8)]
     for i in range(40):
         make.need(world["cycle"], organizations[i % 8], status="submitted", title=f"Besoin n° {i}")
     login(world["pfra"])
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
     db.session.expire_all()
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with count_queries() as statements:
         response = client.get("/besoins/")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert response.status_code == 200 and text_of(response).count("Commune ") >= 25
     assert len(statements) <= 12, "\n".join(statements)

@@ -3,27 +3,12 @@ tasks from every area (cycles, needs, AMI, answers), each allowed a query or two
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, func, select
+from query_count import count_queries
+from sqlalchemy import func, select
 
 from innovation_cycle.extensions import db
 from innovation_cycle.models import CommitteeMember, Role
-
-
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 from conftest import PASSWORD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from selection_factories import company, count_queries, eligible_answer, partner, seat
+from query_count import count_queries
+from selection_factories import company, eligible_answer, partner, seat
 from sqlalchemy import func, select
 
 from innovation_cycle.clock import paris_datetime

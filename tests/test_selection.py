@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from selection_factories import company, count_queries, eligible_answer, partner, review, seat
+from query_count import count_queries
+from selection_factories import company, eligible_answer, partner, review, seat
 from sqlalchemy import func, select
 
 from innovation_cycle import transaction
