@@ -343,3 +343,91 @@ def test_dashboard_tasks_with_links_and_deadlines(world, clock, app):
     assert task.url.startswith("/engagements/") and task.deadline == deadline
     assert "1 solution retenue pour vos besoins : déclarez vos intentions d'achat" in buyer
     assert any("phase UGAP à partir du" in title for title in ugap)
+
+
+# --- Issue 11: the census page a page at a time, in queries that do not grow with the commitments ----------
+
+
+def _many_commitments(world, make, count: int, selected: int) -> None:
+    """`count` commitments (one in three waiting for a confirmation) and `selected` more selected solutions,
+    written directly: what the national dataset puts on the census page."""
+    from datetime import timedelta
+
+    from census_factories import answer
+
+    from innovation_cycle.clock import paris_datetime as at
+
+    for i in range(selected):
+        answer(make, world.cycle, world.companies[1], "selected", world.meeting, [world.needs[1]],
+               name=f"Retenue {i:02d}")
+    answers = [(a.id, a.company_id) for a in world.selected]
+    cycle_id, buyer_id = world.cycle.id, world.orgs["region"].id
+    start = at(2017, 8, 1)
+    for i in range(count):
+        application_id, company_id = answers[i % 2]
+        db.session.add(Commitment(
+            cycle_id=cycle_id, application_id=application_id, company_id=company_id,
+            buyer_organization_id=buyer_id, channel="pfra_regional", status="interest",
+            amount_excl_vat=Decimal(1000 + i), created_at=start + timedelta(minutes=i),
+            updated_at=start + timedelta(minutes=i), declared_by_buyer=i % 3 == 0,
+            confirmed_at=None if i % 3 == 0 else start))
+    db.session.commit()
+
+
+def census_world_reloaded(world):
+    """The world's rows again in the session (the pages' expunge_all detached them)."""
+    world.cycle = db.session.merge(world.cycle)
+    world.selected = [db.session.merge(a) for a in world.selected]
+    world.orgs = {k: db.session.merge(v) for k, v in world.orgs.items()}
+    return world
+
+
+def test_the_census_page_is_read_a_page_at_a_time_in_bounded_queries(world, make, app, client, login):
+    """Newest first as before, the shortlist paged on its own (with its commitment counts), the `to_confirm`
+    filter kept across pages, and the same number of queries whatever the number of commitments."""
+    import re
+
+    from query_count import count_queries
+
+    _many_commitments(world, make, 60, 30)
+    app.config["PAGE_SIZE"] = 25
+    login(world.users["pfra"])
+
+    def page(url: str):
+        db.session.expunge_all()
+        with count_queries() as statements:
+            response = client.get(url)
+        assert response.status_code == 200
+        return response.get_data(as_text=True), statements
+
+    def amounts(text: str) -> list[str]:
+        table = text[text.index('id="commitments"'):]
+        return re.findall(r"<td>(1[\d\u202f\u00a0 ]+),00", table[:table.index("</table>")])
+
+    first, statements = page("/engagements/")
+    assert len(amounts(first)) == 25 and amounts(first)[0].replace("\u202f", "").replace("\u00a0", "") == "1059"
+    assert "60 résultats" in first and "page=3" in first
+    shortlist = first[first.index('id="shortlist"'):first.index('id="commitments"')]
+    assert shortlist.count("<tr>") == 26 and "page_retenues=2" in shortlist  # a header and 25 solutions
+    assert "<td>30</td>" in shortlist  # « Borne d'accueil », first by name, with its 30 commitments
+    # The user and its roles, the census cycle, the commitments' total and page, the shortlist's total, page and
+    # counts, the phase's settings, the refusal's checks: ten, whatever the number of commitments.
+    assert len(statements) <= 10, "\n".join(s[:150] for s in statements)
+
+    last, statements_last = page("/engagements/?page=3&page_retenues=2")
+    assert len(amounts(last)) == 10 and len(statements_last) == len(statements)
+    assert "Retenue 29" in last and "Borne d&#39;accueil" not in last[last.index('id="shortlist"'):
+                                                                      last.index('id="commitments"')]
+
+    waiting, _ = page("/engagements/?to_confirm=1")
+    assert "20 résultats" in waiting and waiting.count("à confirmer</span>") == 20
+    shortlist = waiting[waiting.index('id="shortlist"'):waiting.index('id="commitments"')]
+    assert "<td>10</td>" in shortlist  # the counts follow the filter, as before
+
+    world = census_world_reloaded(world)
+    _many_commitments(world, make, 100, 0)
+    _, statements_more = page("/engagements/")
+    assert len(statements_more) == len(statements)
+
+    past, _ = page("/engagements/?page=99&page_retenues=%C2%B2")
+    assert 'id="no-commitments"' in past and 'id="shortlist"' in past

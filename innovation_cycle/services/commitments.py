@@ -10,6 +10,7 @@ audited. A company reads the commitments about its own solutions.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -266,13 +267,27 @@ def allowed_channels(user: User) -> list[str]:
 # --- the shortlist -------------------------------------------------------------------------------------
 
 
+def _selected(cycle: Cycle, *columns):
+    return (select(*columns).select_from(Application).join(Decision, Decision.application_id == Application.id)
+            .where(Application.cycle_id == cycle.id, Decision.outcome == "selected",
+                   Application.status == "selected"))
+
+
+def selected_query(cycle: Cycle):
+    """The cycle's selected solutions: answers with a `selected` decision (the selection stage's output), by
+    name, with their companies; a select() the census page pages through."""
+    return (_selected(cycle, Application)
+            .options(joinedload(Application.company).joinedload(Company.organization))
+            .order_by(Application.solution_name, Application.id))
+
+
+def selected_count(cycle: Cycle) -> int:
+    return db.session.scalar(_selected(cycle, func.count(Application.id))) or 0
+
+
 def selected_answers(cycle: Cycle) -> list[Application]:
-    """The cycle's selected solutions: answers with a `selected` decision (the selection stage's output)."""
-    return list(db.session.scalars(
-        select(Application).join(Decision, Decision.application_id == Application.id)
-        .where(Application.cycle_id == cycle.id, Decision.outcome == "selected", Application.status == "selected")
-        .options(joinedload(Application.company).joinedload(Company.organization))
-        .order_by(Application.solution_name, Application.id)))
+    """Every selected solution of the cycle (the recording form's choices, the checks)."""
+    return list(db.session.scalars(selected_query(cycle)))
 
 
 def shortlisted_needs(application: Application) -> list[Need]:
@@ -598,13 +613,45 @@ def visible_to(user: User):
     return condition
 
 
-def list_for(user: User, cycle: Cycle | None) -> list[Commitment]:
-    query = select(Commitment).where(visible_to(user)).options(
-        joinedload(Commitment.buyer), joinedload(Commitment.application), joinedload(Commitment.need),
-        joinedload(Commitment.company).joinedload(Company.organization))
+def _listed(user: User, cycle: Cycle | None, to_confirm: bool, *columns):
+    """The commitments `user` reads on the census page (of `cycle`, or of every cycle when there is none),
+    only those waiting for a confirmation if asked: one condition for the page, its total and its counts."""
+    query = select(*columns).select_from(Commitment).where(visible_to(user))
     if cycle is not None:
         query = query.where(Commitment.cycle_id == cycle.id)
-    return list(db.session.scalars(query.order_by(Commitment.created_at.desc(), Commitment.id.desc())))
+    if to_confirm:
+        query = query.where(Commitment.confirmed_at.is_(None))
+    return query
+
+
+def listing_query(user: User, cycle: Cycle | None, *, to_confirm: bool = False):
+    """The census page's commitments, newest first, with what a row shows (the solution, the buyer) loaded
+    with them: a select() the view pages through (issue 11: the page no longer grows with the table)."""
+    return (_listed(user, cycle, to_confirm, Commitment)
+            .options(joinedload(Commitment.buyer), joinedload(Commitment.application))
+            .order_by(Commitment.created_at.desc(), Commitment.id.desc()))
+
+
+def listing_count(user: User, cycle: Cycle | None, *, to_confirm: bool = False) -> int:
+    """The page's total, counted on `commitments` alone rather than over the page's joined query."""
+    return db.session.scalar(_listed(user, cycle, to_confirm, func.count(Commitment.id))) or 0
+
+
+def list_for(user: User, cycle: Cycle | None) -> list[Commitment]:
+    """Every commitment `user` reads in `cycle` (not for pages: they go through `listing_query`)."""
+    return list(db.session.scalars(listing_query(user, cycle)))
+
+
+def counts_by_answer(user: User, cycle: Cycle | None, application_ids: Iterable[int], *,
+                     to_confirm: bool = False) -> dict[int, int]:
+    """How many of the listed commitments name each answer of a shortlist page: one grouped query."""
+    ids = list(application_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        _listed(user, cycle, to_confirm, Commitment.application_id, func.count(Commitment.id))
+        .where(Commitment.application_id.in_(ids)).group_by(Commitment.application_id))
+    return {application_id: count for application_id, count in rows}
 
 
 def may_edit(user: User, commitment: Commitment) -> bool:

@@ -3,7 +3,7 @@ confirmation, UGAP's national clients and the census's phases."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,7 +15,7 @@ from innovation_cycle import clock, transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Application, Commitment, Cycle, Need, Role
-from innovation_cycle.params import parse_id
+from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import commitments as service
 from innovation_cycle.services import cycles as cycle_service
 from innovation_cycle.services.procedures import LABELS as PROCEDURE_LABELS
@@ -23,6 +23,9 @@ from workflows import commitment as flow
 from workflows.base import MoveRefused
 
 bp = Blueprint("commitments", __name__, url_prefix="/engagements")
+
+# The shortlist's own page number in the query string (`page` is the commitments').
+SHORTLIST_PAGE = "page_retenues"
 
 
 @bp.app_template_global("commitment_status_label")
@@ -65,21 +68,33 @@ def _flash_refusals(exc: MoveRefused) -> None:
         flash(service.refusal_message(refusal), "error")
 
 
+def _page(query, total: int, param: str):
+    """A page of one of the census page's sections (its own page number in the query string), its total
+    counted apart on the base table."""
+    page = db.paginate(query, page=page_number(param), per_page=current_app.config["PAGE_SIZE"],
+                       error_out=False, count=False)
+    page.total = total
+    return page
+
+
 @bp.get("/")
 @requires("commitment.list")
 def index():
+    """The census page: the commitments and the shortlist a page at a time each (issue 11: the national
+    dataset holds thousands), in queries that do not grow with them."""
     cycle = _cycle()
-    rows = service.list_for(current_user, cycle)
-    if request.args.get("to_confirm"):
-        rows = [c for c in rows if not c.confirmed]
-    shortlist = []
+    to_confirm = bool(request.args.get("to_confirm"))
+    page = _page(service.listing_query(current_user, cycle, to_confirm=to_confirm),
+                 service.listing_count(current_user, cycle, to_confirm=to_confirm), "page")
+    shortlist = shortlist_page = None
     if cycle is not None and can(current_user, "commitment.record") and not current_user.has_role(Role.COMPANY):
-        counts: dict[int, int] = {}
-        for c in rows:
-            counts[c.application_id] = counts.get(c.application_id, 0) + 1
-        shortlist = [(a, counts.get(a.id, 0)) for a in service.selected_answers(cycle)]
+        shortlist_page = _page(service.selected_query(cycle), service.selected_count(cycle), SHORTLIST_PAGE)
+        counts = service.counts_by_answer(current_user, cycle, (a.id for a in shortlist_page.items),
+                                          to_confirm=to_confirm)
+        shortlist = [(a, counts.get(a.id, 0)) for a in shortlist_page.items]
     return render_template(
-        "commitments/index.html", cycle=cycle, rows=rows, shortlist=shortlist, button=ButtonForm(formdata=None),
+        "commitments/index.html", cycle=cycle, page=page, rows=page.items, shortlist=shortlist,
+        shortlist_page=shortlist_page, shortlist_param=SHORTLIST_PAGE, button=ButtonForm(formdata=None),
         carry_over=service.carry_over_candidates(current_user), own_selected=service.own_selected_answers(current_user),
         phase=service.phase(cycle) if cycle else None,
         settings=service.settings_of(cycle) if cycle else None,
