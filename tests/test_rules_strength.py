@@ -401,3 +401,73 @@ def test_the_selection_stage_opens_to_the_founding_partners_people(app, make):
     assert not can(make.user(Role.BUYER, organization=agency_org), "selection.access")
     assert not can(make.user(Role.BUYER), "selection.access")  # no organization
     assert can(make.user(Role.COMMITTEE_MEMBER), "selection.access")  # the route's guard; the view asks again
+
+
+# --- the selection stage's building blocks, asked directly -----------------------------------------------
+# The matrix asks them only inside compositions (`reviewed_answer & selection_reached & …`), where another part
+# already refuses; asked alone, each one must refuse on its own.
+
+
+def _person(organization_id=None, user_id=None, roles=()):
+    """A logged-in person the predicates can ask about (role, organization, id), without a row."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(is_authenticated=True, id=user_id, organization_id=organization_id,
+                           has_role=lambda *asked: any(r in roles for r in asked))
+
+
+def test_same_organization_needs_an_organization_on_both_sides(app, make):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    org = make.organization("Mairie de Lille")
+    assert same_organization(make.user(Role.BUYER, organization=org), org)
+    assert not same_organization(AnonymousUserMixin(), org)
+    # Two records with no organization are not « the same organization ».
+    assert not same_organization(_person(organization_id=None), SimpleNamespace(organization_id=None))
+    # A record tied to no organization at all belongs to nobody's (and does not crash the check).
+    assert not same_organization(_person(organization_id=org.id), SimpleNamespace())
+
+
+def test_committee_of_cycle_needs_both_the_role_and_the_seat(app, two_cycles):
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import committee_of_cycle
+
+    first_member, second_member, answer = two_cycles
+    assert committee_of_cycle(second_member, answer) and not committee_of_cycle(first_member, answer)
+    assert not committee_of_cycle(AnonymousUserMixin(), answer)
+    # Still seated on the committee, but the committee-member role was withdrawn: no longer a member.
+    assert not committee_of_cycle(_person(user_id=second_member.id, roles=()), answer)
+    assert committee_of_cycle(_person(user_id=second_member.id, roles=(Role.COMMITTEE_MEMBER,)), answer)
+
+
+def test_the_selection_stage_and_the_screened_answer_are_read_not_assumed(app, two_cycles):
+    from types import SimpleNamespace
+
+    from innovation_cycle.authz import reviewed_answer, selection_reached
+
+    _, member, answer = two_cycles
+    assert selection_reached(member, answer)
+    assert not selection_reached(member, SimpleNamespace(cycle=SimpleNamespace(state="ami_sourcing")))
+    assert not selection_reached(member, None)
+    assert not reviewed_answer(member, answer)  # submitted, not yet declared eligible
+    answer.status = "eligible"
+    assert reviewed_answer(member, answer) and not reviewed_answer(member, None)
+
+
+def test_targets_own_need_compares_real_organizations(app):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import targets_own_need
+
+    answer = SimpleNamespace(targets=[SimpleNamespace(need=SimpleNamespace(organization_id=7))])
+    assert targets_own_need(_person(organization_id=7), answer)
+    assert not targets_own_need(_person(organization_id=8), answer)
+    assert not targets_own_need(AnonymousUserMixin(), answer)
+    # A person without an organization does not own a need that has none either.
+    orphan = SimpleNamespace(targets=[SimpleNamespace(need=SimpleNamespace(organization_id=None))])
+    assert not targets_own_need(_person(organization_id=None), orphan)
