@@ -471,3 +471,38 @@ def test_targets_own_need_compares_real_organizations(app):
     # A person without an organization does not own a need that has none either.
     orphan = SimpleNamespace(targets=[SimpleNamespace(need=SimpleNamespace(organization_id=None))])
     assert not targets_own_need(_person(organization_id=None), orphan)
+
+
+def test_represents_and_application_staff_refuse_alone(app, make, two_cycles):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import application_staff, represents
+
+    _, member, answer = two_cycles
+    assert represents(answer.author, answer)
+    # Same organization as the answer, but not a company representative (a buyer of that organization).
+    assert not represents(_person(organization_id=answer.company.organization_id), answer)
+    assert not represents(_person(organization_id=7), SimpleNamespace(organization_id=7))
+    assert not represents(AnonymousUserMixin(), answer)
+    assert application_staff(member, answer)
+    assert not application_staff(AnonymousUserMixin(), answer)
+    assert not application_staff(make.user(Role.ADMIN), None)
+
+
+def test_conflicted_and_on_cycle_committee_ask_about_that_person_and_that_answer(app, two_cycles):
+    from innovation_cycle.authz import conflicted, on_cycle_committee
+    from innovation_cycle.models import Conflict
+
+    first_member, second_member, answer = two_cycles
+    # With a cycle, only that cycle's committee; without one, the route's guard lets any member through.
+    assert on_cycle_committee(second_member, answer.cycle) and on_cycle_committee(second_member, answer)
+    assert not on_cycle_committee(first_member, answer.cycle)
+    assert on_cycle_committee(first_member, None)
+    assert not conflicted(second_member, answer)
+    db.session.add(Conflict(cycle_id=answer.cycle_id, user_id=second_member.id, company_id=answer.company_id,
+                            source="declared", reason="Ancien associé", created_at=NOW))
+    db.session.commit()
+    assert conflicted(second_member, answer)
+    assert not conflicted(first_member, answer) and not conflicted(second_member, None)
