@@ -506,3 +506,35 @@ def test_conflicted_and_on_cycle_committee_ask_about_that_person_and_that_answer
     db.session.commit()
     assert conflicted(second_member, answer)
     assert not conflicted(first_member, answer) and not conflicted(second_member, None)
+
+
+def test_a_record_tied_to_no_company_is_nobodys_answer(app, make):
+    from types import SimpleNamespace
+
+    from innovation_cycle.authz import represents
+
+    representative = make.user(Role.COMPANY, organization=make.organization("Solutions SAS", OrganizationKind.COMPANY))
+    assert not represents(representative, SimpleNamespace())  # neither an organization nor a company: no crash
+
+
+def test_convention_membership_is_asked_per_person_and_per_convention(app, make):
+    """The membership is cached for the request: the cache must tell conventions (and people) apart."""
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import convention_member_of_cycle, founding_partner_of_cycle
+    from innovation_cycle.models import ConventionMembership, Tier
+
+    member_cycle = make.cycle(make.convention(2017), 2017, state="selection")
+    other_cycle = make.cycle(make.convention(2020), 2020, state="selection")
+    state_org = make.organization("Préfecture de région")
+    db.session.add(ConventionMembership(convention=member_cycle.convention, organization=state_org,
+                                        tier=Tier.FOUNDING_PARTNER))
+    db.session.commit()
+    partner = make.user(Role.BUYER, organization=state_org)
+    with app.test_request_context("/"):
+        assert founding_partner_of_cycle(partner, member_cycle)
+        assert not founding_partner_of_cycle(partner, other_cycle)
+        assert not convention_member_of_cycle(partner, other_cycle)
+    assert not convention_member_of_cycle(AnonymousUserMixin(), member_cycle)
+    assert not convention_member_of_cycle(partner, None)
+    assert not convention_member_of_cycle(make.user(Role.BUYER), member_cycle)  # no organization
