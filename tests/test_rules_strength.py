@@ -538,3 +538,11 @@ def test_convention_membership_is_asked_per_person_and_per_convention(app, make)
     assert not convention_member_of_cycle(AnonymousUserMixin(), member_cycle)
     assert not convention_member_of_cycle(partner, None)
     assert not convention_member_of_cycle(make.user(Role.BUYER), member_cycle)  # no organization
+
+
+def test_the_listings_reader_reads_the_cycle_of_a_record(app, two_cycles):
+    """Asked about a record of a cycle (an answer, an AMI's file) rather than the cycle, the rule still reads
+    that cycle's committee: a member of another cycle's committee is refused."""
+    first_member, second_member, answer = two_cycles
+    assert can(second_member, "listing.view", answer)
+    assert not can(first_member, "listing.view", answer)
