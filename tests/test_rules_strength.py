@@ -546,3 +546,10 @@ def test_the_listings_reader_reads_the_cycle_of_a_record(app, two_cycles):
     first_member, second_member, answer = two_cycles
     assert can(second_member, "listing.view", answer)
     assert not can(first_member, "listing.view", answer)
+
+
+def test_something_that_is_not_a_user_is_not_logged_in(app):
+    """No `is_authenticated` at all (no user loaded, a stray value): refused, not crashed, not let in."""
+    from innovation_cycle.authz import authenticated
+
+    assert not authenticated(None, None) and not authenticated(object(), None)
