@@ -64,6 +64,8 @@ def test_every_illegal_move_is_refused_with_a_reason(state, trigger):
     with pytest.raises(MoveRefused) as refused:
         machine.fire(trigger)
     assert [r.code for r in refused.value.refusals] == ["illegal_move"]
+    # The French sentence names the state the move was refused from (« depuis l'état … »).
+    assert refused.value.refusals[0].params == {"state": state, "trigger": trigger}
     assert machine.state == state
     # The underlying machine refuses too: transitions raises MachineError on a wrong source.
     with pytest.raises(MachineError):
@@ -169,6 +171,8 @@ def test_screening_happens_during_the_ami_and_the_selection(cycle_state, allowed
         with pytest.raises(MoveRefused) as refused:
             machine.fire("declare_eligible")
         assert [r.code for r in refused.value.refusals] == ["screening_closed"]
+        # The French sentence names the cycle's stage (« le cycle est à l'étape … »).
+        assert refused.value.refusals[0].params == {"cycle_state": cycle_state}
 
 
 @pytest.mark.parametrize(("state", "now", "editable"), [

@@ -44,6 +44,8 @@ def test_every_illegal_move_is_refused_with_a_reason(state, trigger):
     with pytest.raises(MoveRefused) as refused:
         machine.fire(trigger)
     assert refused.value.refusals[0].code == "illegal_move"
+    # The French sentence names the stage the move was refused from (« depuis l'état … »).
+    assert refused.value.refusals[0].params == {"state": state, "trigger": trigger}
     assert machine.state == state
     # The underlying machine refuses too: transitions raises MachineError on a wrong source.
     with pytest.raises(MachineError):

@@ -401,3 +401,155 @@ def test_the_selection_stage_opens_to_the_founding_partners_people(app, make):
     assert not can(make.user(Role.BUYER, organization=agency_org), "selection.access")
     assert not can(make.user(Role.BUYER), "selection.access")  # no organization
     assert can(make.user(Role.COMMITTEE_MEMBER), "selection.access")  # the route's guard; the view asks again
+
+
+# --- the selection stage's building blocks, asked directly -----------------------------------------------
+# The matrix asks them only inside compositions (`reviewed_answer & selection_reached & …`), where another part
+# already refuses; asked alone, each one must refuse on its own.
+
+
+def _person(organization_id=None, user_id=None, roles=()):
+    """A logged-in person the predicates can ask about (role, organization, id), without a row."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(is_authenticated=True, id=user_id, organization_id=organization_id,
+                           has_role=lambda *asked: any(r in roles for r in asked))
+
+
+def test_same_organization_needs_an_organization_on_both_sides(app, make):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    org = make.organization("Mairie de Lille")
+    assert same_organization(make.user(Role.BUYER, organization=org), org)
+    assert not same_organization(AnonymousUserMixin(), org)
+    # Two records with no organization are not « the same organization ».
+    assert not same_organization(_person(organization_id=None), SimpleNamespace(organization_id=None))
+    # A record tied to no organization at all belongs to nobody's (and does not crash the check).
+    assert not same_organization(_person(organization_id=org.id), SimpleNamespace())
+
+
+def test_committee_of_cycle_needs_both_the_role_and_the_seat(app, two_cycles):
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import committee_of_cycle
+
+    first_member, second_member, answer = two_cycles
+    assert committee_of_cycle(second_member, answer) and not committee_of_cycle(first_member, answer)
+    assert not committee_of_cycle(AnonymousUserMixin(), answer)
+    # Still seated on the committee, but the committee-member role was withdrawn: no longer a member.
+    assert not committee_of_cycle(_person(user_id=second_member.id, roles=()), answer)
+    assert committee_of_cycle(_person(user_id=second_member.id, roles=(Role.COMMITTEE_MEMBER,)), answer)
+
+
+def test_the_selection_stage_and_the_screened_answer_are_read_not_assumed(app, two_cycles):
+    from types import SimpleNamespace
+
+    from innovation_cycle.authz import reviewed_answer, selection_reached
+
+    _, member, answer = two_cycles
+    assert selection_reached(member, answer)
+    assert not selection_reached(member, SimpleNamespace(cycle=SimpleNamespace(state="ami_sourcing")))
+    assert not selection_reached(member, None)
+    assert not reviewed_answer(member, answer)  # submitted, not yet declared eligible
+    answer.status = "eligible"
+    assert reviewed_answer(member, answer) and not reviewed_answer(member, None)
+
+
+def test_targets_own_need_compares_real_organizations(app):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import targets_own_need
+
+    answer = SimpleNamespace(targets=[SimpleNamespace(need=SimpleNamespace(organization_id=7))])
+    assert targets_own_need(_person(organization_id=7), answer)
+    assert not targets_own_need(_person(organization_id=8), answer)
+    assert not targets_own_need(AnonymousUserMixin(), answer)
+    # A person without an organization does not own a need that has none either.
+    orphan = SimpleNamespace(targets=[SimpleNamespace(need=SimpleNamespace(organization_id=None))])
+    assert not targets_own_need(_person(organization_id=None), orphan)
+
+
+def test_represents_and_application_staff_refuse_alone(app, make, two_cycles):
+    from types import SimpleNamespace
+
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import application_staff, represents
+
+    _, member, answer = two_cycles
+    assert represents(answer.author, answer)
+    # Same organization as the answer, but not a company representative (a buyer of that organization).
+    assert not represents(_person(organization_id=answer.company.organization_id), answer)
+    assert not represents(_person(organization_id=7), SimpleNamespace(organization_id=7))
+    assert not represents(AnonymousUserMixin(), answer)
+    assert application_staff(member, answer)
+    assert not application_staff(AnonymousUserMixin(), answer)
+    assert not application_staff(make.user(Role.ADMIN), None)
+
+
+def test_conflicted_and_on_cycle_committee_ask_about_that_person_and_that_answer(app, two_cycles):
+    from innovation_cycle.authz import conflicted, on_cycle_committee
+    from innovation_cycle.models import Conflict
+
+    first_member, second_member, answer = two_cycles
+    # With a cycle, only that cycle's committee; without one, the route's guard lets any member through.
+    assert on_cycle_committee(second_member, answer.cycle) and on_cycle_committee(second_member, answer)
+    assert not on_cycle_committee(first_member, answer.cycle)
+    assert on_cycle_committee(first_member, None)
+    assert not conflicted(second_member, answer)
+    db.session.add(Conflict(cycle_id=answer.cycle_id, user_id=second_member.id, company_id=answer.company_id,
+                            source="declared", reason="Ancien associé", created_at=NOW))
+    db.session.commit()
+    assert conflicted(second_member, answer)
+    assert not conflicted(first_member, answer) and not conflicted(second_member, None)
+
+
+def test_a_record_tied_to_no_company_is_nobodys_answer(app, make):
+    from types import SimpleNamespace
+
+    from innovation_cycle.authz import represents
+
+    representative = make.user(Role.COMPANY, organization=make.organization("Solutions SAS", OrganizationKind.COMPANY))
+    assert not represents(representative, SimpleNamespace())  # neither an organization nor a company: no crash
+
+
+def test_convention_membership_is_asked_per_person_and_per_convention(app, make):
+    """The membership is cached for the request: the cache must tell conventions (and people) apart."""
+    from flask_login import AnonymousUserMixin
+
+    from innovation_cycle.authz import convention_member_of_cycle, founding_partner_of_cycle
+    from innovation_cycle.models import ConventionMembership, Tier
+
+    member_cycle = make.cycle(make.convention(2017), 2017, state="selection")
+    other_cycle = make.cycle(make.convention(2020), 2020, state="selection")
+    state_org = make.organization("Préfecture de région")
+    db.session.add(ConventionMembership(convention=member_cycle.convention, organization=state_org,
+                                        tier=Tier.FOUNDING_PARTNER))
+    db.session.commit()
+    partner = make.user(Role.BUYER, organization=state_org)
+    with app.test_request_context("/"):
+        assert founding_partner_of_cycle(partner, member_cycle)
+        assert not founding_partner_of_cycle(partner, other_cycle)
+        assert not convention_member_of_cycle(partner, other_cycle)
+    assert not convention_member_of_cycle(AnonymousUserMixin(), member_cycle)
+    assert not convention_member_of_cycle(partner, None)
+    assert not convention_member_of_cycle(make.user(Role.BUYER), member_cycle)  # no organization
+
+
+def test_the_listings_reader_reads_the_cycle_of_a_record(app, two_cycles):
+    """Asked about a record of a cycle (an answer, an AMI's file) rather than the cycle, the rule still reads
+    that cycle's committee: a member of another cycle's committee is refused."""
+    first_member, second_member, answer = two_cycles
+    assert can(second_member, "listing.view", answer)
+    assert not can(first_member, "listing.view", answer)
+
+
+def test_something_that_is_not_a_user_is_not_logged_in(app):
+    """No `is_authenticated` at all (no user loaded, a stray value): refused, not crashed, not let in."""
+    from innovation_cycle.authz import authenticated
+
+    assert not authenticated(None, None) and not authenticated(object(), None)
