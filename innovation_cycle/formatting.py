@@ -1,4 +1,4 @@
-"""Dates as people read them: stored UTC, shown in Europe/Paris, worded in the request's language.
+"""Dates and amounts as people read them: stored UTC, shown in Europe/Paris, worded in the request's language.
 
 One place for the patterns, so French shows « 2 février 2017 à 10:00 » and English « 2 February 2017 at 10:00 »;
 the first day of a month is « 1er » in French (« 1er mars 2017 »), hence its own patterns."""
@@ -9,7 +9,7 @@ from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from typing import Any
 
-from flask_babel import format_date, format_datetime, get_locale, gettext
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
 
 from innovation_cycle.clock import to_paris
 
@@ -61,3 +61,13 @@ class translated_once:  # noqa: N801 (used like a function)
         if code not in self.known:
             self.known[code] = str(self.translate(code))
         return self.known[code]
+
+
+def euros(value: Any, *, empty: str = "") -> str:
+    """An amount as the French read it: « 12 500,50 € » (the commitments' pages, the bilan's tables)."""
+    return format_decimal(value, format="#,##0.00") + "\u00a0€" if value is not None else empty
+
+
+def whole(value: Any) -> str:
+    """A whole number with the locale's grouping, « 100 000 », for amounts a sentence follows with « € HT »."""
+    return format_decimal(value, format="#,##0")

@@ -19,6 +19,7 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from innovation_cycle import formatting
 from innovation_cycle.services import commitments as commitment_service
 from innovation_cycle.services.results import OBJECTIVE, SIZE_LABELS, CycleBilan
 from workflows.commitment import LEVELS
@@ -96,7 +97,7 @@ def _json(value) -> str:
 
 
 def _euros(value: Decimal | None) -> str:
-    return format_decimal(value, format="#,##0.00") + "\u00a0€" if value is not None else "—"
+    return formatting.euros(value, empty="—")
 
 
 def _percent(value: float | None, digits: int = 2) -> str:

@@ -24,6 +24,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext
 
+from innovation_cycle import formatting
+
 INNOVATIVE, EU_CENTRAL, EU_OTHER = "innovative_no_competition", "eu_supplies_central", "eu_supplies_other"
 
 R2018 = ("Décret n° 2018-1225 du 24 décembre 2018, expérimentation de trois ans des achats innovants sans "
@@ -267,7 +269,7 @@ def save_threshold(threshold_id: int | None, *, kind: str, amount: Any, valid_fr
                 errors.append(FieldError("valid_from", _(
                     "Cette période chevauche celle d'un autre seuil de la même règle (%(amount)s € HT, %(period)s) : "
                     "une seule valeur doit s'appliquer à une date ; fermez d'abord l'autre période.",
-                    amount=f"{other.amount:,.0f}".replace(",", "\u202f"),
+                    amount=formatting.whole(other.amount),
                     period=_period(other.valid_from, other.valid_to))))
                 break
     if errors:

@@ -4,14 +4,13 @@ confirmation, UGAP's national clients and the census's phases."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from forms import options, put_errors
 from forms.commitments import ButtonForm, ClientForm, CommitmentForm, ContractForm, MoveForm, PhasesForm
-from innovation_cycle import clock, transaction
+from innovation_cycle import clock, formatting, transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Application, Commitment, Cycle, Need, Role
@@ -35,8 +34,7 @@ def commitment_status_label(status: str) -> str:
 
 @bp.app_template_filter("euros")
 def euros(value) -> str:
-    """An amount as the French read it: « 12 500,50 € »."""
-    return format_decimal(value, format="#,##0.00") + "\u00a0€" if value is not None else ""
+    return formatting.euros(value)
 
 
 @bp.app_template_global("procedure_label")

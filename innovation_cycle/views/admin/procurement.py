@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from forms import put_errors
 from forms.procurement import BaselineForm, ThresholdForm
-from innovation_cycle import transaction
+from innovation_cycle import formatting, transaction
 from innovation_cycle.authz import requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import ProcedureThreshold
@@ -46,7 +46,7 @@ def _threshold_page(form: ThresholdForm, threshold: ProcedureThreshold | None):
         else:
             transaction.commit()
             flash(_("Le seuil est enregistré : %(kind)s, %(amount)s € HT.", kind=procedures.kind_label(saved.kind),
-                    amount=f"{saved.amount:,.0f}".replace(",", "\u202f")), "success")
+                    amount=formatting.whole(saved.amount)), "success")
             return redirect(url_for("admin.thresholds"))
     status = 422 if request.method == "POST" else 200
     return render_template("admin/procurement/threshold_form.html", form=form, threshold=threshold,
