@@ -3,6 +3,8 @@ conflicts, the buyer's interest. Blueprint `reviews`, under /evaluation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -233,60 +235,45 @@ def assignments(cycle_id: int):
                            source_labels=service.CONFLICT_SOURCE_LABELS, short=service.understaffed(cycle))
 
 
-@bp.post("/admin/cycles/<int:cycle_id>/affectations/proposer")
-@requires("assignment.manage")
-def assignments_propose(cycle_id: int):
+def _assignments_button(cycle_id: int, do: Callable[[Cycle], int], said: Callable[[int], str]):
+    """The assignments page's buttons (propose, confirm, complete): one service call, its refusals flashed in
+    French, or the commit and what it did; back to the page either way."""
     cycle = _cycle(cycle_id, "assignment.manage")
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:
-        count = service.propose_assignments(cycle)
+        count = do(cycle)
     except service.Refused as exc:
         transaction.rollback()
         _refused(exc)
     else:
         transaction.commit()
-        flash(_("Affectation proposée : %(count)s évaluations à répartir. Vérifiez-la, modifiez-la puis "
-                "confirmez-la.", count=count), "success")
+        flash(said(count), "success")
     return redirect(url_for("reviews.assignments", cycle_id=cycle_id))
+
+
+@bp.post("/admin/cycles/<int:cycle_id>/affectations/proposer")
+@requires("assignment.manage")
+def assignments_propose(cycle_id: int):
+    return _assignments_button(cycle_id, service.propose_assignments, lambda count: _(
+        "Affectation proposée : %(count)s évaluations à répartir. Vérifiez-la, modifiez-la puis confirmez-la.",
+        count=count))
 
 
 @bp.post("/admin/cycles/<int:cycle_id>/affectations/confirmer")
 @requires("assignment.manage")
 def assignments_confirm(cycle_id: int):
-    cycle = _cycle(cycle_id, "assignment.manage")
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        members = service.confirm_assignments(cycle)
-    except service.Refused as exc:
-        transaction.rollback()
-        _refused(exc)
-    else:
-        transaction.commit()
-        flash(_("Affectations confirmées : %(count)s membres ont reçu la liste de leurs réponses à évaluer.",
-                count=members), "success")
-    return redirect(url_for("reviews.assignments", cycle_id=cycle_id))
+    return _assignments_button(cycle_id, service.confirm_assignments, lambda count: _(
+        "Affectations confirmées : %(count)s membres ont reçu la liste de leurs réponses à évaluer.", count=count))
 
 
 @bp.post("/admin/cycles/<int:cycle_id>/affectations/completer")
 @requires("assignment.manage")
 def assignments_complete(cycle_id: int):
     """After a conflict found late: the solver gives the answers short of reviewers the missing ones."""
-    cycle = _cycle(cycle_id, "assignment.manage")
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        added = service.complete_assignments(cycle)
-    except service.Refused as exc:
-        transaction.rollback()
-        _refused(exc)
-    else:
-        transaction.commit()
-        flash(ngettext("%(num)d évaluateur ajouté ; chaque membre concerné a reçu un message.",
-                       "%(num)d évaluateurs ajoutés ; chaque membre concerné a reçu un message.", added),
-              "success")
-    return redirect(url_for("reviews.assignments", cycle_id=cycle_id))
+    return _assignments_button(cycle_id, service.complete_assignments, lambda added: ngettext(
+        "%(num)d évaluateur ajouté ; chaque membre concerné a reçu un message.",
+        "%(num)d évaluateurs ajoutés ; chaque membre concerné a reçu un message.", added))
 
 
 @bp.post("/admin/affectations/<int:answer_id>/ajouter")
