@@ -164,6 +164,13 @@ POLICY.update({
     "ami.manage": is_admin,
     "listing.view": listing_reader,
     "listing.export": listing_reader,
+    # The answers listing shows its reader only answers they may open (no drafts; a member's conflicts left
+    # out by the query), so its links are decided once per page with this, not with `application.view` per
+    # row (which reads each answer's committee, targets and conflicts). A test holds the two together.
+    "listing.open_answers": listing_reader,
+    # The needs listing shows no draft, and the secretariat and the PFRA open every need but drafts: their
+    # pages decide the links once; other readers' rows are asked `need.view` one by one. A test holds it.
+    "listing.open_needs": has_role(Role.ADMIN, Role.PFRA_AGENT),
     "storage.view": is_admin,
     # The public may read the AMI's rules document while the AMI is open; the staff always.
     "attachment.view": Rule(partial(_attachment_check, "need.view", "application.view", ami_open | listing_reader),

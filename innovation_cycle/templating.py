@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from flask import Flask, current_app
-from flask_babel import format_datetime
+from flask import Flask, current_app, render_template, url_for
+from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from jinja2 import pass_context
+from markupsafe import Markup
 
 from innovation_cycle import authz, clock, formatting
 from innovation_cycle.diagram import cycle_svg, transition_rows
 from innovation_cycle.services.accounts import role_label
 from innovation_cycle.services.cycles import STATE_LABELS, TRIGGER_LABELS, state_label
+from innovation_cycle.services.page_cache import FragmentCache
 from workflows.cycle import STAGES, STATES
 
 # DSFR badge colour per cycle state.
@@ -54,6 +57,40 @@ def page_has_errors(context) -> bool:
     return False
 
 
+class url_for_ids:  # noqa: N801 (used like a function)
+    """`url_for` for many rows of one endpoint: the URL is built once, with a stand-in id, then each row's id
+    is put in its place (werkzeug's builder costs as much as the rest of a listing's row)."""
+
+    STAND_IN = "2147483647"  # the largest id (params.MAX_ID): what the rule's converter accepts
+
+    def __init__(self, endpoint: str, key: str, **values: Any) -> None:
+        self.head, _, self.tail = url_for(endpoint, **values, **{key: int(self.STAND_IN)}).partition(self.STAND_IN)
+
+    def __call__(self, row_id: int) -> str:
+        return f"{self.head}{int(row_id)}{self.tail}"
+
+
+def form_html(template: str, form: FlaskForm, **context: Any) -> Markup:
+    """A form's HTML, rendered once per distinct form and kept: a listing's filter form (a dozen fields, a
+    hundred options) costs WTForms and the field macros as much as the rest of the page, yet only a few
+    versions of it exist. The key is everything the partial reads — each field's data, choices, errors and
+    labels, the extra context, the language — so any change (a new theme, a refused value) is a new entry."""
+    key = (template, str(get_locale()), _fingerprint(form),
+           tuple(sorted((name, str(value)) for name, value in context.items())))
+    cache = current_app.extensions.setdefault("form_html", FragmentCache(size=512, ttl=3600))
+    return cache.get_or_set(key, lambda: Markup(render_template(template, form=form, **context)))
+
+
+def _fingerprint(form: FlaskForm) -> tuple:
+    fields = []
+    for field in form:
+        choices = getattr(field, "choices", None)
+        fields.append((field.name, field.type, repr(field.data), str(field.label.text), str(field.description),
+                       tuple(str(error) for error in field.errors),
+                       tuple((choice.value, str(choice.label)) for choice in choices) if choices else ()))
+    return tuple(fields), tuple(str(error) for error in form.form_errors)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["paris"] = paris
     app.jinja_env.filters["paris_date"] = paris_date
@@ -68,6 +105,7 @@ def init_app(app: Flask) -> None:
         cycle_svg=cycle_svg,
         transition_rows=transition_rows,
         page_has_errors=page_has_errors,
+        url_for_ids=url_for_ids,
     )
 
     @app.context_processor

@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from query_count import count_queries
 from sqlalchemy import select
 
+from innovation_cycle import authz
 from innovation_cycle.clock import paris_datetime
 from innovation_cycle.extensions import db
 from innovation_cycle.models import (
@@ -22,6 +23,7 @@ from innovation_cycle.models import (
     AuditEvent,
     CommitteeMember,
     Company,
+    Conflict,
     Need,
     Organization,
     OrganizationKind,
@@ -138,6 +140,41 @@ def test_staff_see_every_listed_record_but_never_drafts(client, staff, role):
     answers = client.get("/suivi/reponses")
     assert sorted(rows_of(answers)) == ["Capteur vélo", "Conciergerie mobile", "Lit connecté"]
     assert "Brouillon" not in text_of(needs) and "Brouillon secret" not in text_of(answers)
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.PFRA_AGENT, Role.COMMITTEE_MEMBER])
+def test_every_listed_answer_is_one_its_reader_may_open(client, staff, world, role):
+    """The answers listing decides its links once per page (`listing.open_answers`), not with
+    `application.view` per row: this holds the two together. A member conflicted with a company sees
+    neither its answers nor links to them; every link the page shows opens, and the policy agrees."""
+    user = staff(role)
+    if role != Role.ADMIN:  # admins are never conflicted; PFRA agents and members are
+        db.session.add(Conflict(cycle_id=world.cycle.id, user_id=user.id, company_id=world.answers["lit"].company_id,
+                                source="declared", reason="Parent", created_at=SUBMITTED))
+        db.session.commit()
+    body = client.get("/suivi/reponses").get_data(as_text=True)
+    linked = {int(i) for i in re.findall(r'href="/reponses/(\d+)"', body)}
+    listed = {a.id for key, a in world.answers.items() if key != "brouillon"}
+    if role != Role.ADMIN:
+        listed.discard(world.answers["lit"].id)
+    assert linked == listed
+    for application_id in linked:
+        assert authz.can(user, "application.view", db.session.get(Application, application_id))
+        assert client.get(f"/reponses/{application_id}").status_code == 200
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.PFRA_AGENT, Role.COMMITTEE_MEMBER])
+def test_the_needs_listing_links_exactly_the_needs_its_reader_may_open(client, staff, world, role):
+    """Staff's links are decided once per page (`listing.open_needs`), others' by `need.view` per row: either
+    way a listed need is linked exactly when the policy lets the reader open it, and the link opens."""
+    user = staff(role)
+    body = client.get("/suivi/besoins").get_data(as_text=True)
+    linked = {int(i) for i in re.findall(r'href="/besoins/(\d+)"', body)}
+    listed = [n for key, n in world.needs.items() if key != "brouillon"]
+    assert linked == {n.id for n in listed if authz.can(user, "need.view", n)}
+    assert linked == ({n.id for n in listed} if role != Role.COMMITTEE_MEMBER else set())
+    for need_id in linked:
+        assert client.get(f"/besoins/{need_id}").status_code == 200
 
 
 def test_a_committee_member_of_another_cycle_is_refused(client, make, login, world):

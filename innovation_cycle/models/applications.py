@@ -82,6 +82,9 @@ class Application(Base):
         CheckConstraint("market_status IS NULL OR market_status IN ('prototype', 'pilot', 'on_sale')",
                         name="market_status_known"),
         Index("ix_applications_cycle_status", "cycle_id", "status"),
+        # A page's answer counts (needs listing, AMI) join the answers of fifty needs by id to check their
+        # state: read from this narrow index rather than from the wide rows (issue 11).
+        Index("ix_applications_id_status", "id", "status"),
         # The answers listing's default order (newest first) read from the index, not sorted (issue 11; on
         # PostgreSQL the migration c11e0a5f3b21 makes it NULLS LAST, as the listing sorts).
         Index("ix_applications_cycle_submitted", "cycle_id", DescNullsLast(submitted_at), id.desc()),

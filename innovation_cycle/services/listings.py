@@ -1,9 +1,9 @@
 """Listings of a cycle's needs and answers for the secretariat, the PFRA agents and the committee, with
 filters, sorting, pagination, and exports (CSV for French Excel, XLSX).
 
-Drafts are private to their organization, so no listing shows them. Each listing is one SELECT with its
-many-to-one rows joined, plus one SELECT per collection (selectinload): a page costs the same number of
-queries whether it shows 10 rows or 200, and so does an export of 2,000.
+Drafts are private to their organization, so no listing shows them. Each listing is one SELECT of plain
+columns with its many-to-one rows joined, plus one SELECT per collection for the page's ids: a page costs the
+same number of queries whether it shows 10 rows or 200, and so does an export of 2,000.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import IO, Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import aliased, contains_eager, load_only, selectinload
+from sqlalchemy.orm import aliased
 from xlsxwriter import Workbook
 
 from innovation_cycle import clock
@@ -54,6 +55,22 @@ TRL_NA = "na"
 
 def _like(text: str) -> str:
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class RowsPage(Pagination):
+    """A page of plain rows (Flask-SQLAlchemy's `paginate` returns the first column of each row only), its
+    total counted apart by the caller (on the base table rather than over the joined query)."""
+
+    def _query_items(self) -> list[Any]:
+        query = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(db.session.execute(query))
+
+    def _query_count(self) -> int:
+        return self._query_args["total"]
+
+
+def rows_page(query: Select, *, page: int, per_page: int, total: int) -> RowsPage:
+    return RowsPage(page=page, per_page=per_page, max_per_page=None, error_out=False, select=query, total=total)
 
 
 # --- needs -------------------------------------------------------------------------------------------------
@@ -109,12 +126,27 @@ def _needs_order(query: Select, f: NeedFilters) -> Select:
 
 
 def needs_query(cycle: Cycle, f: NeedFilters) -> Select:
-    """The page's rows: the need's columns the listing and the policy read (not its long texts), its buyer
-    joined, its themes in one more query."""
-    return _needs_order(_needs_select(cycle, f, Need), f).options(
-        load_only(Need.id, Need.cycle_id, Need.organization_id, Need.author_id, Need.status, Need.version,
-                  Need.title, Need.estimated_value, Need.confidential, Need.submitted_at),
-        contains_eager(Need.organization), selectinload(Need.themes))
+    """The page's rows as plain columns (what the listing shows and the need's policy reads), its buyer joined;
+    the themes come from `need_themes_of` for the page's ids. Rows rather than ORM objects: building, tracking
+    and uniquing fifty objects and their collections cost more than the rest of the page."""
+    return _needs_order(_needs_select(
+        cycle, f, Need.id, Need.cycle_id, Need.organization_id, Need.status, Need.title, Need.estimated_value,
+        Need.confidential, Need.submitted_at, Organization.name.label("buyer_name"),
+        Organization.kind.label("buyer_kind"), Organization.department.label("buyer_department")), f)
+
+
+def need_themes_of(need_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The names of each need's themes, in the themes' order: one query for a whole page."""
+    ids = list(need_ids)
+    if not ids:
+        return {}
+    names: dict[int, list[str]] = {}
+    rows = db.session.execute(
+        select(need_themes.c.need_id, Theme.name).join(Theme, Theme.id == need_themes.c.theme_id)
+        .where(need_themes.c.need_id.in_(ids)).order_by(need_themes.c.need_id, Theme.position, Theme.id))
+    for need_id, name in rows:
+        names.setdefault(need_id, []).append(name)
+    return names
 
 
 def needs_count(cycle: Cycle, f: NeedFilters) -> int:
@@ -214,16 +246,27 @@ def _applications_order(query: Select, f: ApplicationFilters) -> Select:
 
 
 def applications_query(cycle: Cycle, f: ApplicationFilters) -> Select:
-    """The page's rows: the answer's columns the listing and the policy read (not its long texts), its company
-    and organization joined, its targets with their needs' titles in one more query (not the needs' texts)."""
-    return _applications_order(_applications_select(cycle, f, Application), f).options(
-        load_only(Application.id, Application.cycle_id, Application.company_id, Application.status,
-                  Application.version, Application.solution_name, Application.trl, Application.trl_not_applicable,
-                  Application.submitted_at),
-        contains_eager(Application.company).load_only(Company.id, Company.organization_id, Company.computed_size),
-        contains_eager(Application.company).contains_eager(Company.organization),
-        selectinload(Application.targets).joinedload(ApplicationNeed.need)
-        .load_only(Need.id, Need.title, Need.organization_id, Need.cycle_id, Need.status, Need.version))
+    """The page's rows as plain columns (not the answer's long texts), its company and organization joined;
+    the targeted needs' titles come from `target_titles` for the page's ids. Rows rather than ORM objects:
+    loading fifty answers with their companies and targets as objects cost more than the rest of the page."""
+    return _applications_order(_applications_select(
+        cycle, f, Application.id, Application.status, Application.solution_name, Application.trl,
+        Application.trl_not_applicable, Application.submitted_at, Company.computed_size,
+        Organization.name.label("company_name"), Organization.siret, Organization.department), f)
+
+
+def target_titles(application_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The titles of the needs each answer targets, by need number: one query for a whole page."""
+    ids = list(application_ids)
+    if not ids:
+        return {}
+    titles: dict[int, list[str]] = {}
+    rows = db.session.execute(
+        select(ApplicationNeed.application_id, Need.title).join(Need, Need.id == ApplicationNeed.need_id)
+        .where(ApplicationNeed.application_id.in_(ids)).order_by(ApplicationNeed.application_id, Need.id))
+    for application_id, title in rows:
+        titles.setdefault(application_id, []).append(title)
+    return titles
 
 
 def applications_count(cycle: Cycle, f: ApplicationFilters) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from types import SimpleNamespace
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 from flask_babel import gettext as _
@@ -13,7 +14,7 @@ from sqlalchemy.orm import lazyload
 from forms import options
 from forms.listings import ApplicationFilterForm, NeedFilterForm
 from innovation_cycle import transaction
-from innovation_cycle.authz import ensure, requires
+from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.formatting import translated_once
 from innovation_cycle.models import CommitteeMember, Cycle, Role
@@ -23,6 +24,7 @@ from innovation_cycle.services import audit, directory, listings
 from innovation_cycle.services import companies as company_service
 from innovation_cycle.services import needs as need_service
 from innovation_cycle.services.ami import themes_of
+from innovation_cycle.templating import form_html
 
 bp = Blueprint("listings", __name__, url_prefix="/suivi")
 
@@ -129,23 +131,31 @@ def _endpoint(name: str) -> str | None:
 
 
 def _paginate(query, total: int):
-    """A page of the listing, its total counted apart (on the base table) rather than over the joined query."""
-    page = db.paginate(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False, count=False)
-    page.total = total
-    return page
+    """A page of the listing's rows, its total counted apart (on the base table) rather than over the joined
+    query."""
+    return listings.rows_page(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"], total=total)
 
 
 @bp.get("/besoins")
 @requires("listing.view")
 def needs():
     cycle, form, filters, valid = _need_setup()
-    page = counts = None
+    page = counts = themes = None
+    openable: set[int] = set()
     if cycle is not None:
         page = _paginate(listings.needs_query(cycle, filters), listings.needs_count(cycle, filters))
         counts = listings.answer_counts(n.id for n in page.items)
-    return render_template("listings/needs.html", cycle=cycle, form=form, filters=filters, page=page,
-                           counts=counts or {}, sorts=listings.NEED_SORTS,
+        themes = listings.need_themes_of(n.id for n in page.items)
+        if _endpoint("needs.show") and can(current_user, "listing.open_needs"):
+            openable = {n.id for n in page.items}
+        elif _endpoint("needs.show"):
+            # The need's own rule, asked of each row (a buyer who is also a member opens its own needs only).
+            openable = {n.id for n in page.items
+                        if can(current_user, "need.view", SimpleNamespace(**n._mapping, cycle=cycle))}
+    filter_form = form_html("listings/_need_filters.html", form) if cycle is not None else ""
+    return render_template("listings/needs.html", cycle=cycle, form=form, filter_form=filter_form,
+                           filters=filters, page=page,
+                           counts=counts or {}, themes=themes or {}, openable=openable, sorts=listings.NEED_SORTS,
                            status_label=translated_once(need_service.status_label),
                            kind_label=translated_once(directory.kind_label), detail_endpoint=_endpoint("needs.show")
                            ), (200 if valid else 422)
@@ -156,15 +166,24 @@ def needs():
 def applications():
     cycle, form, filters, valid = _application_setup()
     page = need_title = None
+    targets: dict[int, list[str]] = {}
     if cycle is not None:
         page = _paginate(listings.applications_query(cycle, filters), listings.applications_count(cycle, filters))
         need_title = listings.need_title(cycle, filters.need_id)
-    return render_template("listings/applications.html", cycle=cycle, form=form, filters=filters, page=page,
-                           sorts=listings.APPLICATION_SORTS,
+        targets = listings.target_titles(a.id for a in page.items)
+    # The listing leaves out what its reader may not open (drafts; a member's conflicted answers): its rows'
+    # links are decided once for the page (tests/test_listings_perf checks that every listed answer is one
+    # `application.view` lets the reader open).
+    opens = cycle is not None and _endpoint("applications.detail") and can(current_user, "listing.open_answers", cycle)
+    filter_form = (form_html("listings/_application_filters.html", form, need_id=filters.need_id,
+                             need_title=need_title) if cycle is not None else "")
+    return render_template("listings/applications.html", cycle=cycle, form=form, filter_form=filter_form,
+                           filters=filters, page=page,
+                           sorts=listings.APPLICATION_SORTS, targets=targets,
                            state_label=translated_once(application_service.state_label),
                            size_labels={k: str(v) for k, v in company_service.SIZE_LABELS.items()},
                            need_title=need_title, siret=_("SIRET %(siret)s", siret="\x00").partition("\x00"),
-                           detail_endpoint=_endpoint("applications.detail")), (200 if valid else 422)
+                           detail_endpoint="applications.detail" if opens else None), (200 if valid else 422)
 
 
 def _export(kind: str, export: listings.Export, cycle: Cycle, title: str) -> Response:
