@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, current_app, render_template, url_for
+from flask import Flask, current_app, render_template, request, url_for
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from jinja2 import pass_context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from innovation_cycle import authz, clock, formatting
 from innovation_cycle.diagram import cycle_svg, transition_rows
@@ -91,6 +92,29 @@ def _fingerprint(form: FlaskForm) -> tuple:
     return tuple(fields), tuple(str(error) for error in form.form_errors)
 
 
+_TOKEN_STAND_IN = "csrf-7c1e5b0a-stand-in"
+_PATH_STAND_IN = "/path-7c1e5b0a-stand-in"
+
+
+def header_html() -> Markup:
+    """The page header, rendered once per language, person (name and roles) and endpoint, and kept: its
+    twenty-odd links and policy questions cost a signed-in page as much as a short listing's rows.
+
+    What changes from one request to the next is put in afterwards: the forms' CSRF token and the current
+    path (the language switch comes back to it). `_header.html` must show nothing else that varies, or it
+    joins the key here (tests/test_layout_cache.py checks the header against a fresh rendering)."""
+    user = current_user
+    person = ((user.id, user.name, tuple(sorted(user.roles))) if getattr(user, "is_authenticated", False)
+              else None)
+    key = (str(get_locale()), request.endpoint, person, current_app.config["STATE_BRANDING"],
+           current_app.config["SERVICE_NAME"])
+    cache = current_app.extensions.setdefault("header_html", FragmentCache(size=1024, ttl=3600))
+    kept = cache.get_or_set(key, lambda: render_template(
+        "_header.html", csrf_token=lambda: _TOKEN_STAND_IN, next_path=_PATH_STAND_IN))
+    return Markup(kept.replace(_TOKEN_STAND_IN, generate_csrf())
+                  .replace(_PATH_STAND_IN, str(escape(request.path))))
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["paris"] = paris
     app.jinja_env.filters["paris_date"] = paris_date
@@ -106,6 +130,7 @@ def init_app(app: Flask) -> None:
         transition_rows=transition_rows,
         page_has_errors=page_has_errors,
         url_for_ids=url_for_ids,
+        header_html=header_html,
     )
 
     @app.context_processor
