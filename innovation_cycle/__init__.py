@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     input_guards.init_app(app)
 
+    _no_parallel_query(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
@@ -84,6 +85,20 @@ def _init_limiter(app: Flask) -> None:
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
+
+
+def _no_parallel_query(app: Flask) -> None:
+    """PostgreSQL without parallel workers for this application's sessions: its queries read a page's rows
+    through indexes, and starting two workers cost more than they saved (a theme filter's count on the
+    national dataset: 22 ms with a parallel scan of a whole index, 4.6 ms without). Set at connection, no
+    extra round trip; the server's setting stays for other clients (reports, maintenance)."""
+    if not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args["options"] = (connect_args.get("options", "") + " -c max_parallel_workers_per_gather=0").strip()
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 # Endpoints that must answer without the database (no user loading for the locale).

@@ -130,10 +130,11 @@ def _endpoint(name: str) -> str | None:
     return name if name in current_app.view_functions else None
 
 
-def _paginate(query, total: int):
+def _paginate(query, total: int, load=None):
     """A page of the listing's rows, its total counted apart (on the base table) rather than over the joined
     query."""
-    return listings.rows_page(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"], total=total)
+    return listings.rows_page(query, page=page_number(), per_page=current_app.config["PAGE_SIZE"], total=total,
+                              load=load)
 
 
 @bp.get("/besoins")
@@ -168,7 +169,8 @@ def applications():
     page = need_title = None
     targets: dict[int, list[str]] = {}
     if cycle is not None:
-        page = _paginate(listings.applications_query(cycle, filters), listings.applications_count(cycle, filters))
+        page = _paginate(listings.applications_query(cycle, filters), listings.applications_count(cycle, filters),
+                         load=listings.application_rows)
         need_title = listings.need_title(cycle, filters.need_id)
         targets = listings.target_titles(a.id for a in page.items)
     # The listing leaves out what its reader may not open (drafts; a member's conflicted answers): its rows'
