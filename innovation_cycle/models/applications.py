@@ -81,7 +81,8 @@ class Application(Base):
         CheckConstraint("NOT (trl_not_applicable AND trl IS NOT NULL)", name="trl_or_not_applicable"),
         CheckConstraint("market_status IS NULL OR market_status IN ('prototype', 'pilot', 'on_sale')",
                         name="market_status_known"),
-        Index("ix_applications_cycle_status", "cycle_id", "status"),
+        # With the id: the ranking's scans of a cycle's ranked answers are index-only (issue 11, d7b2e4f6a8c1).
+        Index("ix_applications_cycle_status", "cycle_id", "status", "id"),
         # The answers listing's default order (newest first) read from the index, not sorted (issue 11; on
         # PostgreSQL the migration c11e0a5f3b21 makes it NULLS LAST, as the listing sorts).
         Index("ix_applications_cycle_submitted", "cycle_id", DescNullsLast(submitted_at), id.desc()),
