@@ -18,13 +18,23 @@ def when(value: datetime | None, *, weekday: bool = False, empty: str = "") -> s
     """A moment, to the minute (a deadline, an event)."""
     if value is None:
         return empty
-    if to_paris(value).day == 1:
-        # Translators: the first day of a month (French « 1er »); keep the letters, translate the quoted words.
-        pattern = gettext("EEEE d'er' MMMM y 'à' HH:mm") if weekday else gettext("d'er' MMMM y 'à' HH:mm")
-    else:
-        # Translators: a Babel (CLDR) date pattern; keep the letters, translate the quoted word.
-        pattern = gettext("EEEE d MMMM y 'à' HH:mm") if weekday else gettext("d MMMM y 'à' HH:mm")
-    return format_datetime(value, pattern)
+    # A listing shows a moment per row, the same rows page after page: each minute is worded once per language
+    # and process (Babel's formatting costs as much as the rest of a row). The key is the moment to the minute,
+    # which is all the patterns show (Paris is a whole number of hours from UTC).
+    key = (get_locale(), value.replace(second=0, microsecond=0), weekday)
+    worded = _MOMENTS.get(key)
+    if worded is None:
+        if to_paris(value).day == 1:
+            # Translators: the first day of a month (French « 1er »); keep the letters, translate the quoted words.
+            pattern = gettext("EEEE d'er' MMMM y 'à' HH:mm") if weekday else gettext("d'er' MMMM y 'à' HH:mm")
+        else:
+            # Translators: a Babel (CLDR) date pattern; keep the letters, translate the quoted word.
+            pattern = gettext("EEEE d MMMM y 'à' HH:mm") if weekday else gettext("d MMMM y 'à' HH:mm")
+        worded = format_datetime(value, pattern)
+        if len(_MOMENTS) >= 20_000:
+            _MOMENTS.clear()
+        _MOMENTS[key] = worded
+    return worded
 
 
 def day(value: datetime | date | None, *, empty: str = "") -> str:
@@ -47,6 +57,7 @@ def day(value: datetime | date | None, *, empty: str = "") -> str:
 
 
 _DAYS: dict[tuple[Any, date], str] = {}
+_MOMENTS: dict[tuple[Any, datetime, bool], str] = {}
 
 
 class translated_once:  # noqa: N801 (used like a function)

@@ -80,3 +80,43 @@ def test_the_screening_queue_is_read_a_page_at_a_time_in_bounded_queries(app, cl
     assert rows_of(last) == [f"Solution {i:02d}" for i in range(50, 60)]
     assert len(statements_last) == len(statements)
     assert db.session.scalar(select(func.count(Application.id)).where(Application.status == "submitted")) == 60
+
+
+def test_the_screening_queue_and_the_needs_list_read_plain_rows(app, client, login, make):
+    """Issue 11: the screening queue and the needs list read the columns they show as plain rows, their page cut
+    on the table before the joins: the page's rows in one query (not the answers or needs as objects, then
+    their companies, organizations, cycles and the cycles' windows), the total in another."""
+    from datetime import timedelta
+
+    from test_listings import SUBMITTED, World, rows_of
+
+    w = World(make, make.cycle(state="ami_sourcing"))
+    buyers = [make.organization(f"Ville {i}") for i in range(3)]
+    needs = [w.need(f"Besoin {i:02d}", buyers[i % 3]) for i in range(30)]
+    companies = [w.company(f"Entreprise {i}") for i in range(5)]
+    for i in range(30):
+        w.answer(f"Solution {i:02d}", companies[i % 5], [needs[i]], submitted_at=SUBMITTED + timedelta(minutes=i))
+    db.session.commit()
+    app.config["PAGE_SIZE"] = 25
+    login(make.user(Role.ADMIN))
+
+    def statements_of(url: str) -> tuple[list[str], object]:
+        db.session.expunge_all()
+        with count_queries() as statements:
+            response = client.get(url)
+        assert response.status_code == 200
+        return statements, response
+
+    queue, response = statements_of("/reponses/examen")
+    assert rows_of(response)[:2] == ["Solution 00", "Solution 01"]
+    assert "Entreprise 1" in response.get_data(as_text=True)
+    # The signed-in user and its roles, the page's rows, the total.
+    assert len(queue) <= 4, "\n".join(s[:150] for s in queue)
+    assert not [s for s in queue if s.lstrip().startswith("SELECT companies") or "FROM stage_windows" in s]
+    listing, response = statements_of("/besoins/")
+    assert len(rows_of(response)) == 25
+    # The user and its roles, the cycles' filter, the page's rows, the total, the collection's cycle and its
+    # windows (the callout tells whether the collection is open).
+    assert len(listing) <= 7, "\n".join(s[:150] for s in listing)
+    listing_last, response = statements_of("/besoins/?page=2")
+    assert len(rows_of(response)) == 5 and len(listing_last) == len(listing)

@@ -258,6 +258,30 @@ def test_the_ranking_page_costs_a_bounded_number_of_queries(world, make, client,
         assert len(statements) <= 15, "\n".join(statements)
 
 
+def test_the_ranking_page_reads_the_page_in_few_queries_with_its_statement_built_once_per_shape(world, client, login):
+    """Issue 11: the ranking's statement is built once per shape (which filters, normalized or not, who reads,
+    paged or not) and its values bound at execution: the same statement gives each filter value its own lines,
+    and a member still never sees the answers of a company they are conflicted with."""
+    ranking._statement.cache_clear()
+    login(world.admin)
+    db.session.expire_all()
+    with count_queries() as statements:
+        response = client.get(f"/selection/cycles/{world.cycle.id}/classement")
+    assert response.status_code == 200
+    # The signed-in user and its roles, the cycle (its windows only if the policy reads them), its themes, the
+    # need filter's choices, the departments, the settings, the page's lines with the total, their targeted
+    # needs (and PostgreSQL's SET LOCAL work_mem).
+    assert len(statements) <= 11, "\n".join(s[:150] for s in statements)
+    by_status = {status: set(_lines(world, status=status)) for status in ("eligible", "selected", "not_selected")}
+    assert by_status["eligible"] == {a.id for a in world.apps} and not by_status["selected"]
+    assert set(_lines(world, need_id=world.needs[0].id)) == {a.id for a in world.apps}
+    assert set(_lines(world, need_id=world.needs[1].id)) == {world.apps[0].id}
+    assert world.apps[1].id in _lines(world, world.admin) and world.apps[1].id not in _lines(world, world.members[2])
+    assert world.apps[1].id in _lines(world, world.members[0])  # another member: the same statement, other values
+    hits = ranking._statement.cache_info()
+    assert hits.hits >= 3 and hits.currsize <= 6
+
+
 # --- meetings and decisions ------------------------------------------------------------------------------
 
 

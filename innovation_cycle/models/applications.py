@@ -81,7 +81,8 @@ class Application(Base):
         CheckConstraint("NOT (trl_not_applicable AND trl IS NOT NULL)", name="trl_or_not_applicable"),
         CheckConstraint("market_status IS NULL OR market_status IN ('prototype', 'pilot', 'on_sale')",
                         name="market_status_known"),
-        Index("ix_applications_cycle_status", "cycle_id", "status"),
+        # With the id: the ranking's scans of a cycle's ranked answers are index-only (issue 11, d7b2e4f6a8c1).
+        Index("ix_applications_cycle_status", "cycle_id", "status", "id"),
         # A page's answer counts (needs listing, AMI) join the answers of fifty needs by id to check their
         # state: read from this narrow index rather than from the wide rows (issue 11).
         Index("ix_applications_id_status", "id", "status"),

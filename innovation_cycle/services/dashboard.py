@@ -119,9 +119,10 @@ def _admin_tasks(user: User, cycle: Cycle | None, now: datetime) -> list[Task]:
 TASK_SOURCES.extend([_admin_tasks, _stage_tasks])
 
 
-def tasks_for(user: User) -> list[Task]:
+def tasks_for(user: User, cycle: Cycle | None = None) -> list[Task]:
+    """`user`'s tasks, soonest deadline first; `cycle` is the current cycle when the caller has it already."""
     now = clock.now()
-    cycle = cycles.current_cycle()
+    cycle = cycle or cycles.current_cycle()
     tasks = [t for source in TASK_SOURCES for t in source(user, cycle, now)]
     for t in tasks:
         t.urgent = t.urgent or bool(t.deadline and 0 <= (t.deadline - now).total_seconds() < 7 * 86400)

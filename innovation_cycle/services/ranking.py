@@ -18,13 +18,29 @@ against the conflicts table inside the same statement, so a count, a page or an 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Float, case, cast, event, exists, func, literal, or_, select, text
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    case,
+    cast,
+    event,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 
 from innovation_cycle.extensions import db
@@ -166,7 +182,7 @@ def settings_of(cycle: Cycle) -> SelectionSettings:
                                       disagreement_threshold=DEFAULT_THRESHOLD)
 
 
-def _review_scores(cycle_id: int, normalized: bool):
+def _review_scores(cycle_id: Any, normalized: bool):
     """Each submitted review's weighted score (`ws`, stored on the review when its scores or the grid's weights
     change: 3 rows per answer to read, not 18 scores) and the figure ranked (`x`: ws, or its z-score among the
     same reviewer's reviews of the cycle)."""
@@ -188,7 +204,7 @@ def _review_scores(cycle_id: int, normalized: bool):
             .join(stats, stats.c.reviewer_id == per_review.c.reviewer_id).cte("review_x"))
 
 
-def _aggregates(cycle_id: int, normalized: bool):
+def _aggregates(cycle_id: Any, normalized: bool):
     """Per answer: mean, mean of squares, median, min, max, reviews done."""
     rx = _review_scores(cycle_id, normalized)
     ordered = select(
@@ -223,43 +239,89 @@ def is_conflicted(user: User, application: Application) -> bool:
         Conflict.company_id == application.company_id).limit(1)) is not None
 
 
-def ranking_query(cycle: Cycle, f: RankingFilters, viewer: User | None, threshold: float, *,
-                  limit: int | None = None, offset: int = 0):
-    """The ranking's statement: one row per visible answer, best first, with its rank.
+@dataclass(frozen=True)
+class _Shape:
+    """What changes the ranking's SQL text (the values themselves are bound at execution)."""
 
-    Two levels, so that the work done for every answer is only what the order needs: the inner statement
+    normalized: bool
+    need: bool
+    theme: bool
+    company: bool  # a size or department filter: companies and organizations joined in the inner statement
+    size: bool
+    department: bool
+    status: bool
+    member: bool  # a viewer whose conflicts hide answers (not an admin)
+    paged: bool
+
+
+def ranking_query(cycle: Cycle, f: RankingFilters, viewer: User | None, threshold: float, *,
+                  limit: int | None = None, offset: int = 0) -> tuple[Select, dict[str, Any]]:
+    """The ranking's statement and its values: one row per visible answer, best first, with its rank.
+
+    The statement is built once per shape (`_statement`; building it cost more than running it on the medium
+    dataset) with bound parameters for the cycle, the filters' values, the viewer and the page."""
+    size = f.size in SIZES
+    shape = _Shape(normalized=f.normalized, need=bool(f.need_id), theme=bool(f.theme_id),
+                   company=size or bool(f.department), size=size, department=bool(f.department),
+                   status=f.status in RANKED_STATES, member=viewer is not None and not viewer.has_role(Role.ADMIN),
+                   paged=bool(limit))
+    params: dict[str, Any] = {"cycle_id": cycle.id}
+    if shape.need:
+        params["need_id"] = f.need_id
+    if shape.theme:
+        params["theme_id"] = f.theme_id
+    if shape.size:
+        params["size"] = f.size
+    if shape.department:
+        params["department"] = f.department
+    if shape.status:
+        params["status"] = f.status
+    if shape.member:
+        params["viewer_id"] = viewer.id  # type: ignore[union-attr]
+    if shape.paged:
+        params["limit"], params["offset"] = limit, offset
+    return _statement(shape), params
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(shape: _Shape) -> Select:
+    """Two levels, so that the work done for every answer is only what the order needs: the inner statement
     ranks every visible answer on its aggregates (joining companies only when a filter asks for their size or
     department) and keeps the page; the outer one fetches, for the page's rows only, the names, the reviews
     expected, the buyers' interest and the decision."""
-    agg = _aggregates(cycle.id, f.normalized)
+    cycle_id = bindparam("cycle_id", type_=Integer)
+    agg = _aggregates(cycle_id, shape.normalized)
     score_order = (agg.c.mean.desc().nulls_last(), Application.id)
+    visible = (~exists().where(Conflict.cycle_id == cycle_id, Conflict.user_id == bindparam("viewer_id", type_=Integer),
+                               Conflict.company_id == Application.company_id)
+               if shape.member else literal(True))
     ranked = (
         select(Application.id.label("id"), agg.c.mean, agg.c.median, agg.c.mean_sq, agg.c.spread, agg.c.done,
                func.rank().over(order_by=score_order).label("rank"), func.count().over().label("total"))
         .select_from(Application)
         .outerjoin(agg, agg.c.application_id == Application.id)
-        .where(Application.cycle_id == cycle.id, Application.status.in_(RANKED_STATES),
-               visible_to(viewer, cycle.id))
+        .where(Application.cycle_id == cycle_id, Application.status.in_(RANKED_STATES), visible)
     )
     targeted = select(ApplicationNeed.application_id)
-    if f.need_id:
-        ranked = ranked.where(Application.id.in_(targeted.where(ApplicationNeed.need_id == f.need_id)))
-    if f.theme_id:
+    if shape.need:
+        ranked = ranked.where(Application.id.in_(
+            targeted.where(ApplicationNeed.need_id == bindparam("need_id", type_=Integer))))
+    if shape.theme:
         ranked = ranked.where(Application.id.in_(
             targeted.join(need_themes, need_themes.c.need_id == ApplicationNeed.need_id)
-            .where(need_themes.c.theme_id == f.theme_id)))
-    if f.size in SIZES or f.department:
+            .where(need_themes.c.theme_id == bindparam("theme_id", type_=Integer))))
+    if shape.company:
         ranked = ranked.join(Company, Company.id == Application.company_id) \
             .join(Organization, Organization.id == Company.organization_id)
-        if f.size in SIZES:
-            ranked = ranked.where(Company.computed_size == f.size)
-        if f.department:
-            ranked = ranked.where(Organization.department == f.department)
-    if f.status in RANKED_STATES:
-        ranked = ranked.where(Application.status == f.status)
+        if shape.size:
+            ranked = ranked.where(Company.computed_size == bindparam("size", type_=String))
+        if shape.department:
+            ranked = ranked.where(Organization.department == bindparam("department", type_=String))
+    if shape.status:
+        ranked = ranked.where(Application.status == bindparam("status", type_=String))
     ranked = ranked.order_by(*score_order)
-    if limit:
-        ranked = ranked.limit(limit).offset(offset)
+    if shape.paged:
+        ranked = ranked.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
     page = ranked.subquery("ranked")
 
     def interest(level: str):
@@ -329,12 +391,17 @@ def rank(cycle: Cycle, f: RankingFilters, viewer: User | None, *, page: int = 1,
     _enough_memory()
     if per_page:
         # The total rides on every row (count(*) over ()): one statement computes the ranking once.
-        rows = db.session.execute(ranking_query(cycle, f, viewer, threshold, limit=per_page,
-                                                offset=(page - 1) * per_page)).all()
-        total = rows[0].total if rows else (db.session.scalar(select(func.count()).select_from(
-            ranking_query(cycle, f, viewer, threshold).order_by(None).subquery())) or 0)
+        statement, params = ranking_query(cycle, f, viewer, threshold, limit=per_page, offset=(page - 1) * per_page)
+        rows = db.session.execute(statement, params).all()
+        if not rows:
+            statement, params = ranking_query(cycle, f, viewer, threshold)
+            total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()),
+                                      params) or 0
+        else:
+            total = rows[0].total
     else:
-        rows = db.session.execute(ranking_query(cycle, f, viewer, threshold)).all()
+        statement, params = ranking_query(cycle, f, viewer, threshold)
+        rows = db.session.execute(statement, params).all()
         total = len(rows)
     lines = [_line(r, threshold) for r in rows]
     _attach_needs(lines)

@@ -14,6 +14,7 @@ from forms.applications import ApplicationForm, ButtonForm, ScreeningForm, Withd
 from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
+from innovation_cycle.formatting import translated_once
 from innovation_cycle.models import Application, Company, Cycle, User
 from innovation_cycle.params import db_id, page_number
 from innovation_cycle.services import applications as service
@@ -269,7 +270,9 @@ def withdraw(application_id: int):
 @requires("application.screen")
 def screening():
     page = service.awaiting_screening(page_number(), current_app.config["PAGE_SIZE"])
-    return render_template("applications/screening.html", page=page, **_labels())
+    # Each size worded once for the page, not once per row.
+    labels = {**_labels(), "size_label": translated_once(companies.size_label)}
+    return render_template("applications/screening.html", page=page, **labels)
 
 
 @bp.post("/<int:application_id>/eligibilite")

@@ -12,5 +12,5 @@ bp = Blueprint("dashboard", __name__, url_prefix="/tableau-de-bord")
 @bp.get("/")
 @requires("dashboard.view")
 def index():
-    return render_template("dashboard/index.html", tasks=dashboard.tasks_for(current_user),
-                           cycle=cycles.current_cycle())
+    cycle = cycles.current_cycle()  # read once, for the tasks and for the page
+    return render_template("dashboard/index.html", tasks=dashboard.tasks_for(current_user, cycle), cycle=cycle)

@@ -77,8 +77,8 @@ def _flash_refusals(exc: MoveRefused) -> None:
 def index():
     filters = FilterForm(request.args)
     filters.status.choices = options([("", _("Tous"))] + [(s, service.status_label(s)) for s in flow.STATES])
-    cycles = db.session.scalars(db.select(Cycle).order_by(Cycle.year.desc(), Cycle.id.desc())).all()
-    filters.cycle_id.choices = options([("", _("Tous"))] + [(str(c.id), str(c.year)) for c in cycles])
+    cycles = service.cycle_years()
+    filters.cycle_id.choices = options([("", _("Tous"))] + [(str(cycle_id), str(year)) for cycle_id, year in cycles])
     filters.validate()
     page = service.list_needs(current_user, status=filters.status.data or None,
                               cycle_id=parse_id(filters.cycle_id.data),

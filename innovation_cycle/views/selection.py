@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from forms import options
 from forms.admin import ButtonForm
@@ -16,6 +17,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.clock import PARIS
 from innovation_cycle.extensions import db
+from innovation_cycle.formatting import translated_once
 from innovation_cycle.models import Application, CommitteeMember, Cycle, Meeting, Need, Role
 from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import applications as application_service
@@ -86,15 +88,23 @@ def _ranking_setup(cycle: Cycle, need: Need | None = None):
 def _render_ranking(cycle: Cycle, need: Need | None = None):
     form, filters, valid = _ranking_setup(cycle, need)
     page = rk.rank(cycle, filters, current_user, page=page_number(), per_page=PER_PAGE)
-    return render_template("selection/ranking.html", cycle=cycle, need=need, form=form, page=page,
-                           size_labels=company_service.SIZE_LABELS, state_label=application_service.state_label,
-                           outcome_label=service.outcome_label), (200 if valid else 422)
+    # The labels are worded once for the page, not once per line (50 lines ask for the same few).
+    return render_template(
+        "selection/ranking.html", cycle=cycle, need=need, form=form, page=page,
+        size_labels={size: str(label) for size, label in company_service.SIZE_LABELS.items()},
+        state_label=translated_once(application_service.state_label),
+        outcome_label=translated_once(service.outcome_label),
+        interest_pattern=_("rencontrer : %(m)s, tester : %(t)s, sans intérêt : %(n)s"),
+    ), (200 if valid else 422)
 
 
 @bp.get("/cycles/<int:cycle_id>/classement")
 @requires("selection.access")
 def ranking(cycle_id: int):
-    cycle = _cycle_or_404(cycle_id)
+    # The ranking reads the cycle's id, year and state, not its stage windows (a query of their own).
+    cycle = db.session.get(Cycle, cycle_id, options=[lazyload(Cycle.windows)])
+    if cycle is None:
+        abort(404)
     ensure("ranking.view", cycle)
     return _render_ranking(cycle)
 
