@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections import defaultdict
 from types import SimpleNamespace
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
@@ -16,8 +17,7 @@ from forms.listings import ApplicationFilterForm, NeedFilterForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
-from innovation_cycle.formatting import translated_once
-from innovation_cycle.models import CommitteeMember, Cycle, Role
+from innovation_cycle.models import CommitteeMember, Cycle, OrganizationKind, Role
 from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import applications as application_service
 from innovation_cycle.services import audit, directory, listings
@@ -126,6 +126,17 @@ def _application_setup():
     return cycle, form, filters, valid
 
 
+class _Labels(dict):
+    """Each code's label, worded once for the page; a code the list does not know reads as itself."""
+
+    def __missing__(self, code):
+        return str(code)
+
+
+def _labels(label, codes) -> _Labels:
+    return _Labels({code: str(label(code)) for code in codes})
+
+
 def _endpoint(name: str) -> str | None:
     return name if name in current_app.view_functions else None
 
@@ -156,9 +167,12 @@ def needs():
     filter_form = form_html("listings/_need_filters.html", form) if cycle is not None else ""
     return render_template("listings/needs.html", cycle=cycle, form=form, filter_form=filter_form,
                            filters=filters, page=page,
-                           counts=counts or {}, themes=themes or {}, openable=openable, sorts=listings.NEED_SORTS,
-                           status_label=translated_once(need_service.status_label),
-                           kind_label=translated_once(directory.kind_label), detail_endpoint=_endpoint("needs.show")
+                           counts=defaultdict(int, counts or {}), themes=themes or {}, openable=openable,
+                           sorts=listings.NEED_SORTS,
+                           # Labels as mappings (a lookup per row, not a call): worded once per page.
+                           status_labels=_labels(need_service.status_label, listings.NEED_LISTED_STATES),
+                           kind_labels=_labels(directory.kind_label, OrganizationKind),
+                           detail_endpoint=_endpoint("needs.show")
                            ), (200 if valid else 422)
 
 
@@ -182,8 +196,10 @@ def applications():
     return render_template("listings/applications.html", cycle=cycle, form=form, filter_form=filter_form,
                            filters=filters, page=page,
                            sorts=listings.APPLICATION_SORTS, targets=targets,
-                           state_label=translated_once(application_service.state_label),
-                           size_labels={k: str(v) for k, v in company_service.SIZE_LABELS.items()},
+                           state_labels=_labels(application_service.state_label,
+                                                listings.APPLICATION_LISTED_STATES),
+                           size_labels=defaultdict(lambda: "—", {k: str(v) for k, v in
+                                                                 company_service.SIZE_LABELS.items()}),
                            need_title=need_title, siret=_("SIRET %(siret)s", siret="\x00").partition("\x00"),
                            detail_endpoint="applications.detail" if opens else None), (200 if valid else 422)
 
