@@ -151,14 +151,15 @@ def manage(cycle_id: int):
     return render_template("results/manage.html", cycle=cycle, form=form, report=service.report_of(cycle),
                            missing=service.missing_approvals(cycle), button=ButtonForm(formdata=None),
                            can_approve=can(current_user, "results.approve", cycle),
-                           baseline=service.baseline_of(cycle.year), decp_gaps=_decp_gaps(cycle, key),
+                           baseline=service.baseline_of(cycle.year), decp_gaps_html=_decp_gaps(cycle, key),
                            **figures, **_open_data(cycle, key, figures["bilans"]))
 
 
-def _decp_gaps(cycle: Cycle, key: tuple) -> list[opendata.DecpGap]:
-    """The contracts the DECP file leaves out (each contracted commitment read to find them): once per
-    generation of the records."""
-    return results_cache.cached((*key, "decp_gaps"), lambda: opendata.decp_gap_rows(cycle))
+def _decp_gaps(cycle: Cycle, key: tuple) -> Markup:
+    """The contracts the DECP file leaves out, as the page lists them (each contracted commitment read to find
+    them, a national cycle has hundreds): read and drawn once per generation of the records."""
+    return results_cache.cached((*key, "decp_gaps"), lambda: Markup(render_template(
+        "results/_decp_gaps.html", decp_gaps=opendata.decp_gap_rows(cycle))))
 
 
 def _button_move(cycle_id: int, action: str, do, success: str):
