@@ -275,7 +275,7 @@ def _selected(cycle: Cycle, *columns):
 
 def selected_query(cycle: Cycle):
     """The cycle's selected solutions: answers with a `selected` decision (the selection stage's output), by
-    name, with their companies; a select() the census page pages through."""
+    name, with their companies (the census page pages through the same rows as `shortlist_rows`)."""
     return (_selected(cycle, Application)
             .options(joinedload(Application.company).joinedload(Company.organization))
             .order_by(Application.solution_name, Application.id))
@@ -625,8 +625,8 @@ def _listed(user: User, cycle: Cycle | None, to_confirm: bool, *columns):
 
 
 def listing_query(user: User, cycle: Cycle | None, *, to_confirm: bool = False):
-    """The census page's commitments, newest first, with what a row shows (the solution, the buyer) loaded
-    with them: a select() the view pages through (issue 11: the page no longer grows with the table)."""
+    """The commitments `user` reads, newest first, with their solution and buyer loaded with them (the census
+    page pages through the same commitments as `listing_rows`, plain rows)."""
     return (_listed(user, cycle, to_confirm, Commitment)
             .options(joinedload(Commitment.buyer), joinedload(Commitment.application))
             .order_by(Commitment.created_at.desc(), Commitment.id.desc()))
