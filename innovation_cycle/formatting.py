@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from typing import Any
 
+from babel.numbers import parse_pattern
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
 
 from innovation_cycle.clock import to_paris
@@ -74,11 +75,17 @@ class translated_once:  # noqa: N801 (used like a function)
         return self.known[code]
 
 
+# The patterns parsed once (Babel parses a pattern given as text on every call: most of the cost of an amount,
+# and a listing shows 50 of them).
+_CENTS = parse_pattern("#,##0.00")
+_WHOLE = parse_pattern("#,##0")
+
+
 def euros(value: Any, *, empty: str = "") -> str:
     """An amount as the French read it: « 12 500,50 € » (the commitments' pages, the bilan's tables)."""
-    return format_decimal(value, format="#,##0.00") + "\u00a0€" if value is not None else empty
+    return format_decimal(value, format=_CENTS) + "\u00a0€" if value is not None else empty
 
 
 def whole(value: Any) -> str:
     """A whole number with the locale's grouping, « 100 000 », for amounts a sentence follows with « € HT »."""
-    return format_decimal(value, format="#,##0")
+    return format_decimal(value, format=_WHOLE)

@@ -275,7 +275,7 @@ def _selected(cycle: Cycle, *columns):
 
 def selected_query(cycle: Cycle):
     """The cycle's selected solutions: answers with a `selected` decision (the selection stage's output), by
-    name, with their companies; a select() the census page pages through."""
+    name, with their companies (the census page pages through the same rows as `shortlist_rows`)."""
     return (_selected(cycle, Application)
             .options(joinedload(Application.company).joinedload(Company.organization))
             .order_by(Application.solution_name, Application.id))
@@ -625,10 +625,31 @@ def _listed(user: User, cycle: Cycle | None, to_confirm: bool, *columns):
 
 
 def listing_query(user: User, cycle: Cycle | None, *, to_confirm: bool = False):
-    """The census page's commitments, newest first, with what a row shows (the solution, the buyer) loaded
-    with them: a select() the view pages through (issue 11: the page no longer grows with the table)."""
+    """The commitments `user` reads, newest first, with their solution and buyer loaded with them (the census
+    page pages through the same commitments as `listing_rows`, plain rows)."""
     return (_listed(user, cycle, to_confirm, Commitment)
             .options(joinedload(Commitment.buyer), joinedload(Commitment.application))
+            .order_by(Commitment.created_at.desc(), Commitment.id.desc()))
+
+
+def shortlist_rows(cycle: Cycle):
+    """`selected_query` for the census page's shortlist as plain rows (id, solution_name, company_name): a page
+    of 50 answers read as objects, each with its company and organization, costs more than the rest of the
+    page; a row shows three values."""
+    return (_selected(cycle, Application.id, Application.solution_name, Organization.name.label("company_name"))
+            .join(Company, Company.id == Application.company_id)
+            .join(Organization, Organization.id == Company.organization_id)
+            .order_by(Application.solution_name, Application.id))
+
+
+def listing_rows(user: User, cycle: Cycle | None, *, to_confirm: bool = False):
+    """`listing_query` as plain rows with what a row of the census page shows (id, solution_name,
+    confirmed_at, buyer_name, channel, status, amount_excl_vat), in the same order."""
+    return (_listed(user, cycle, to_confirm, Commitment.id, Application.solution_name, Commitment.confirmed_at,
+                    Organization.name.label("buyer_name"), Commitment.channel, Commitment.status,
+                    Commitment.amount_excl_vat)
+            .join(Application, Application.id == Commitment.application_id)
+            .join(Organization, Organization.id == Commitment.buyer_organization_id)
             .order_by(Commitment.created_at.desc(), Commitment.id.desc()))
 
 

@@ -181,6 +181,21 @@ def decp_gaps(cycle: Cycle) -> list[tuple[Commitment, str]]:
     return gaps
 
 
+@dataclass(frozen=True)
+class DecpGap:
+    """A contracted commitment left out of the DECP file, as the bilan page lists it (no ORM object: the list
+    is kept between requests, see services/results_cache.py)."""
+
+    commitment_id: int
+    solution_name: str
+    buyer_name: str
+    reason: str
+
+
+def decp_gap_rows(cycle: Cycle) -> list[DecpGap]:
+    return [DecpGap(c.id, c.application.solution_name, c.buyer.name, reason) for c, reason in decp_gaps(cycle)]
+
+
 def _decp_gap(commitment: Commitment) -> str | None:
     if not (decp_buyer(commitment).siret or "").isdigit():
         return "buyer_siret"

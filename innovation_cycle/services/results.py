@@ -323,6 +323,21 @@ def named_solutions(cycle: Cycle) -> tuple[list[Application], int]:
     return named, len(selected) - len(named)
 
 
+def named_solutions_page(cycle: Cycle, page: int, per_page: int) -> tuple[Any, int]:
+    """`named_solutions` a page at a time (a national cycle selects hundreds of solutions: the results page does
+    not grow with them): the page of named solutions, by name, and how many others (counted, not named)."""
+    from sqlalchemy.orm import joinedload
+
+    selected = (Application.cycle_id == cycle.id, Application.status == "selected")
+    named = db.paginate(
+        select(Application).where(*selected, Application.named_in_results.is_(True))
+        .options(joinedload(Application.company).joinedload(Company.organization))
+        .order_by(Application.solution_name, Application.id), page=page, per_page=per_page, error_out=False)
+    unnamed = db.session.scalar(select(func.count()).select_from(Application)
+                                .where(*selected, Application.named_in_results.is_(False)))
+    return named, unnamed or 0
+
+
 def _bilan_published(cycle: Cycle) -> list[Refusal]:
     if is_published(cycle):
         return []

@@ -3,9 +3,12 @@ confirmation, UGAP's national clients and the census's phases."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import select
 
 from forms import options, put_errors
@@ -14,7 +17,7 @@ from innovation_cycle import clock, formatting, transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
 from innovation_cycle.models import Application, Commitment, Cycle, Need, Role
-from innovation_cycle.params import page_number, parse_id
+from innovation_cycle.params import MAX_ID, page_number, parse_id
 from innovation_cycle.services import commitments as service
 from innovation_cycle.services import cycles as cycle_service
 from innovation_cycle.services.procedures import LABELS as PROCEDURE_LABELS
@@ -66,11 +69,28 @@ def _flash_refusals(exc: MoveRefused) -> None:
         flash(service.refusal_message(refusal), "error")
 
 
-def _page(query, total: int, param: str):
+class _RowPagination(SelectPagination):
+    """A page of plain rows (several labelled columns), where Flask-SQLAlchemy's keeps each row's first."""
+
+    def _query_items(self) -> list:
+        select = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(select).all())
+
+
+def _id_url(endpoint: str, name: str, **values) -> Callable[[int], str]:
+    """`url_for(endpoint, name=<id>, **values)` for each row's id, the address built once (werkzeug's build
+    costs as much as the rest of a row): the built address with a marker id, the marker replaced per row."""
+    prefix, _mark, suffix = url_for(endpoint, **values, **{name: MAX_ID}).partition(str(MAX_ID))
+    return lambda row_id: f"{prefix}{int(row_id)}{suffix}"
+
+
+def _page(query, total: int, param: str) -> _RowPagination:
     """A page of one of the census page's sections (its own page number in the query string), its total
-    counted apart on the base table."""
-    page = db.paginate(query, page=page_number(param), per_page=current_app.config["PAGE_SIZE"],
-                       error_out=False, count=False)
+    counted apart on the base table; plain rows, not objects (issue 11: a row shows a few values, and two
+    sections of 50 objects with their related ones cost more than the rest of the page)."""
+    page = _RowPagination(select=query, session=db.session(), page=page_number(param),
+                          per_page=current_app.config["PAGE_SIZE"], max_per_page=None, error_out=False,
+                          count=False)
     page.total = total
     return page
 
@@ -82,11 +102,11 @@ def index():
     dataset holds thousands), in queries that do not grow with them."""
     cycle = _cycle()
     to_confirm = bool(request.args.get("to_confirm"))
-    page = _page(service.listing_query(current_user, cycle, to_confirm=to_confirm),
+    page = _page(service.listing_rows(current_user, cycle, to_confirm=to_confirm),
                  service.listing_count(current_user, cycle, to_confirm=to_confirm), "page")
     shortlist = shortlist_page = None
     if cycle is not None and can(current_user, "commitment.record") and not current_user.has_role(Role.COMPANY):
-        shortlist_page = _page(service.selected_query(cycle), service.selected_count(cycle), SHORTLIST_PAGE)
+        shortlist_page = _page(service.shortlist_rows(cycle), service.selected_count(cycle), SHORTLIST_PAGE)
         counts = service.counts_by_answer(current_user, cycle, (a.id for a in shortlist_page.items),
                                           to_confirm=to_confirm)
         shortlist = [(a, counts.get(a.id, 0)) for a in shortlist_page.items]
@@ -97,7 +117,11 @@ def index():
         phase=service.phase(cycle) if cycle else None,
         settings=service.settings_of(cycle) if cycle else None,
         refusal=service.recording_refusal(current_user, cycle) if cycle else None,
-        channel_label=service.channel_label)
+        # Each label translated once for the page, not once per row (a gettext call costs as much as a row).
+        channel_label=formatting.translated_once(service.channel_label),
+        show_url=_id_url("commitments.show", "commitment_id"),
+        new_url=_id_url("commitments.new", "application_id", cycle_id=cycle.id) if cycle else None,
+        commitment_status_label=formatting.translated_once(service.status_label))
 
 
 def _fill_choices(form: CommitmentForm, cycle: Cycle, commitment: Commitment | None = None) -> None:
