@@ -29,10 +29,12 @@ and a failed attempt waits in `pending` until its next due time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import smtplib
 import threading
 import time
+import types
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Update, bindparam, func, select, update
 
 from innovation_cycle import clock
 from innovation_cycle.extensions import db
@@ -304,6 +306,12 @@ class Outcome:
     skipped: list[int] = field(default_factory=list)  # claimed by someone else, or already final
 
 
+class Outgoing(types.SimpleNamespace):
+    """A claimed row as plain values, read with Core: the batch only reads it and fills in its rendered parts,
+    and an ORM object per mail (identity map, expunge) cost a tenth of a millisecond each for nothing. It has
+    the columns of `Notification` as attributes, which is all the renderer and the transport read."""
+
+
 def claim(ids: Sequence[int], now: datetime, conn: Connection | None = None) -> list[int]:
     """queued -> sending, one attempt more, a send lease from `now` (lease time); committed.
 
@@ -321,14 +329,21 @@ def claim(ids: Sequence[int], now: datetime, conn: Connection | None = None) -> 
     return claimed
 
 
+@functools.lru_cache(maxsize=32)
+def _finish_statement(columns: tuple[str, ...]) -> Update:
+    """The UPDATE that leaves `sending` with these columns set, built once per process: building and keying
+    a new statement for each mail cost twice what executing it does."""
+    table = Notification.__table__
+    return (table.update().where(table.c.id == bindparam("finished_id"), table.c.status == SENDING)
+            .values({name: bindparam(name, type_=table.c[name].type) for name in columns}))
+
+
 def _finish(conn: Connection, row_id: int, **values: Any) -> bool:
     """Leave `sending` for a final or retry state; committed at once (the duplicate window is this commit).
 
     Core statements on one connection held for the batch: this runs once per mail, and the ORM's bookkeeping
     and a pool checkout per commit would cost as much as the SMTP conversation."""
-    table = Notification.__table__
-    done = conn.execute(table.update().where(table.c.id == row_id, table.c.status == SENDING)
-                        .values(**values)).rowcount
+    done = conn.execute(_finish_statement(tuple(sorted(values))), {"finished_id": row_id, **values}).rowcount
     conn.commit()
     return bool(done)
 
@@ -405,10 +420,10 @@ def deliver(ids: Sequence[int]) -> Outcome:
         outcome.skipped = sorted(set(ids) - set(claimed))
         if not claimed:
             return outcome
-        rows = list(db.session.scalars(select(Notification).where(Notification.id.in_(claimed))
-                                       .order_by(Notification.id)))
-        for row in rows:  # detached: plain values from here on
-            db.session.expunge(row)
+        table = Notification.__table__
+        rows = [Outgoing(**values) for values in conn.execute(
+            select(table).where(table.c.id.in_(claimed)).order_by(table.c.id)).mappings()]
+        conn.commit()
         renderer = notifications.Renderer()
         renderer.preload(rows)
         db.session.rollback()  # no read transaction left open while talking to the mail server

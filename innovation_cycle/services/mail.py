@@ -12,17 +12,20 @@ import base64
 import contextlib
 import email.charset
 import functools
+import itertools
 import logging
+import re
 import secrets
 import smtplib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from email.header import Header
 from email.utils import formatdate, parseaddr
 from typing import Any
 
 from flask import current_app, render_template
 from flask_mail import Connection, sanitize_address
+from markupsafe import escape
 
 from innovation_cycle import clock
 from innovation_cycle.extensions import db
@@ -37,6 +40,48 @@ def render(template: str, **context: Any) -> tuple[str, str]:
     context.setdefault("service_name", current_app.config["SERVICE_NAME"])
     return (render_template(f"emails/{template}.txt", **context),
             render_template(f"emails/{template}.html", **context))
+
+
+class StencilUnfit(Exception):
+    """The template asked a stencil's stand-in for something the stencil does not fill in (see `Stencil`)."""
+
+
+class StandIn:
+    """What a template sees of a recipient while its stencil is rendered: the fields the stencil fills in, as
+    markers. Anything else raises StencilUnfit (not AttributeError, which Jinja would turn into an empty value):
+    a template that reads more of the person than the stencil knows is rendered mail by mail instead."""
+
+    def __init__(self, **fields: str) -> None:
+        self.__dict__.update(fields)
+
+    def __getattr__(self, name: str) -> Any:
+        raise StencilUnfit(name)
+
+
+class Stencil:
+    """The two bodies of a mail rendered once for a whole batch of recipients, with a marker where each one's
+    own values go (a name, a link): filling it in is a string join, where rendering both templates costs about
+    two milliseconds a mail, two thirds of a worker's time in a reminder round.
+
+    The text body gets the values as they are, the HTML body escaped, as Jinja's autoescape would write them.
+    A caller checks the first mail it fills against a real rendering (`matches`) and renders directly when they
+    differ (a template that transforms a value, `|upper` say): a stencil never changes what a mail says."""
+
+    def __init__(self, template: str, fields: Sequence[str], context: Callable[[Mapping[str, str]], dict[str, Any]]):
+        token = secrets.token_hex(8)
+        self._fields = {f"stencil{token}x{n}x": name for n, name in enumerate(fields)}
+        markers = {name: marker for marker, name in self._fields.items()}
+        split = re.compile("(" + "|".join(self._fields) + ")")
+        text, html = render(template, **context(markers))
+        # Even positions are literal text, odd ones a field's name.
+        self._text = [part if n % 2 == 0 else self._fields[part] for n, part in enumerate(split.split(text))]
+        self._html = [part if n % 2 == 0 else self._fields[part] for n, part in enumerate(split.split(html))]
+
+    def fill(self, values: Mapping[str, Any]) -> tuple[str, str]:
+        plain = {name: str(value) for name, value in values.items()}
+        escaped = {name: str(escape(value)) for name, value in values.items()}
+        return ("".join([part if n % 2 == 0 else plain[part] for n, part in enumerate(self._text)]),
+                "".join([part if n % 2 == 0 else escaped[part] for n, part in enumerate(self._html)]))
 
 
 def queue(recipient: str, subject: str, template: str, *, kind: str = ACCOUNT, key: str | None = None,
@@ -128,7 +173,7 @@ class Transport:
             if self.connection is None:
                 self.connection = _TimedConnection(self.state)
                 self.connection.host = self.connection.configure_host()
-            _send_split(self.connection.host, self._envelope_from, sanitize_address(row.recipient), wire, ready)
+            _send_split(self.connection.host, self._envelope_from, address(row.recipient), wire, ready)
         except (smtplib.SMTPServerDisconnected, OSError):
             self.connection = None  # reconnect for the next mail
             raise
@@ -210,13 +255,48 @@ def _part(content_type: str, content: bytes, extra: str = "") -> bytes:
             f"{extra}\r\n").encode("ascii") + _b64_body(content)
 
 
+# A plain address (no display name, nothing to quote or encode): flask_mail.sanitize_address gives it back as
+# it is, after parsing it with the email package (a fifth of a millisecond, twice a mail).
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def address(addr: str) -> str:
+    """flask_mail.sanitize_address, with a shortcut for the plain addresses nearly every mail goes to."""
+    if _PLAIN_ADDRESS.fullmatch(addr):
+        return addr
+    return sanitize_address(addr)
+
+
+# MIME boundaries: unique within a mail and absent from its parts (base64 bodies have no run of "="), so a
+# process-wide random prefix and a counter do (one urandom call per process rather than two per mail).
+_BOUNDARY_PREFIX = secrets.token_hex(8)
+_boundaries = itertools.count()
+
+
+def _boundary() -> str:
+    return f"==============={_BOUNDARY_PREFIX}{next(_boundaries) & 0xFFFFFFFF:08x}=="
+
+
+@functools.lru_cache(maxsize=4)
+def _date_header(second: int) -> str:
+    """The Date header of the mails sent within one second."""
+    return formatdate(second, localtime=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _attachment_part(ics: str) -> bytes:
+    """The calendar attachment as a MIME part (cached: a round's mails carry the same one)."""
+    return _part("text/calendar; charset=utf-8; method=PUBLISH", ics.encode("utf-8"),
+                 'Content-Disposition: attachment; filename="echeance.ics"\r\n')
+
+
 def wire_bytes(row: Notification, from_header: str) -> bytes:
     """The mail of `row` as it goes on the wire (CRLF line ends)."""
-    boundary = f"==============={secrets.token_hex(12)}=="
-    inner = f"==============={secrets.token_hex(12)}=="
+    boundary = _boundary()
+    inner = _boundary()
     headers = (f"Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\nMIME-Version: 1.0\r\n"
                f"Subject: {_header_text(row.subject or '')}\r\nFrom: {from_header}\r\n"
-               f"To: {sanitize_address(row.recipient)}\r\nDate: {formatdate(time.time(), localtime=True)}\r\n"
+               f"To: {address(row.recipient)}\r\nDate: {_date_header(int(time.time()))}\r\n"
                f"Message-ID: {message_id(row)}\r\nX-Notification-Key: {_header_text(row.key)}\r\n\r\n")
     parts = [_part('text/plain; charset="utf-8"', (row.body_text or "").encode("utf-8"))]
     if row.body_html:
@@ -226,7 +306,6 @@ def wire_bytes(row: Notification, from_header: str) -> bytes:
                    + f"--{inner}--\r\n".encode("ascii"))
     children = [alternative]
     if row.ics:
-        children.append(_part("text/calendar; charset=utf-8; method=PUBLISH", row.ics.encode("utf-8"),
-                              'Content-Disposition: attachment; filename="echeance.ics"\r\n'))
+        children.append(_attachment_part(row.ics))
     return (headers.encode("ascii") + b"".join(f"--{boundary}\r\n".encode("ascii") + c + b"\r\n" for c in children)
             + f"--{boundary}--\r\n".encode("ascii"))
