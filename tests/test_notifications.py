@@ -718,6 +718,56 @@ def test_each_mark_is_committed_before_the_next_mail_leaves(app, queued, make, c
     assert {r.status for r in rows(kind="reminder")} == {"sent"}
 
 
+def test_a_mail_abandoned_while_the_server_waits_for_its_message_never_arrives(app, queued, make, census_world,
+                                                                               clock, smtp, monkeypatch):
+    """The wait for the previous mark comes after DATA's 354 (issue 11: one more round trip overlapped): a
+    failed mark there drops the connection, and the server, which had the envelope but not the final dot,
+    delivers nothing. The batch stops; its rows left `sending` come back after the send lease, each sent once
+    more at most (the one whose mark failed is the documented window)."""
+    for n in range(2):
+        make.user(Role.PFRA_AGENT, email=f"agent{n}@etat.fr", password=None)
+    clock.set(CENSUS_DUE)
+    notifications.dispatch_due()
+    ids = [r.id for r in rows(kind="reminder")]
+    assert len(ids) == 4
+    original, marks = delivery._finish, []
+
+    def failing_mark(conn, row_id, **values):
+        marks.append(row_id)
+        if values.get("status") == "sent":
+            raise RuntimeError("la base ne répond plus")
+        return original(conn, row_id, **values)
+
+    monkeypatch.setattr(delivery, "_finish", failing_mark)
+    with pytest.raises(Exception, match="la base ne répond plus"):
+        tasks.send_notifications(ids)
+    monkeypatch.setattr(delivery, "_finish", original)
+    assert len(smtp.messages) == 1 and marks == [ids[0]]  # the second mail's message never left
+    assert [r.status for r in rows(kind="reminder")] == ["sending"] * 4
+
+    # The connection dropped mid-DATA is not reused; the server is fine and the next batch goes through.
+    from innovation_cycle.services import mail
+
+    with app.test_request_context(), mail.Transport() as transport:
+        row = rows(id=ids[1])[0]
+        row.body_text, row.body_html = "Bonjour", None
+
+        def refuse() -> None:
+            raise RuntimeError("pas maintenant")
+
+        with pytest.raises(RuntimeError):
+            transport.send(row, refuse)
+        assert transport.connection is None
+        db.session.rollback()
+    assert len(smtp.messages) == 1
+    clock.advance(seconds=app.config["NOTIFY_SEND_LEASE"] + 1)
+    assert notifications.dispatch_due().recovered == 4
+    work(app)
+    assert {r.status for r in rows(kind="reminder")} == {"sent"}
+    assert sorted(m["To"] for m in smtp.messages) == sorted(["pfra@etat.fr", "pfra@etat.fr", "ugap@ugap.fr",
+                                                               "agent0@etat.fr", "agent1@etat.fr"])
+
+
 def test_account_mails_go_through_the_queue_after_the_commit(app, queued, client, make, smtp):
     make.user(Role.BUYER, email="lea@lille.fr", password=None)
     client.post("/compte/mot-de-passe-oublie", data={"email": "lea@lille.fr"})

@@ -15,8 +15,8 @@ that dies after the SMTP server accepted the mail and before the `sent` commit (
 comes back after the send lease and is sent again, with the same Message-ID.
 
 A job claims its whole batch at once (one UPDATE) and sends it on one SMTP connection, marking each mail
-`sent` right after the server accepted it. The mark of one mail is written while the next one's envelope is
-sent, but the next one's message leaves only once that mark is committed (`_Marks`): a worker killed
+`sent` right after the server accepted it. The mark of one mail is written while the next one's envelope and
+DATA command are sent, but the next one's message leaves only once that mark is committed (`_Marks`): a worker killed
 mid-batch leaves the mails already accepted marked `sent` but the one in flight (the same one-mail window
 as above), and the rest of its batch `sending`, never attempted: they come back after the send lease and
 are sent once. Nothing is lost; a crash delays the rest of its batch by the send lease.
@@ -357,7 +357,8 @@ class _Marks:
     """The per-mail marks of a batch, written on the batch's connection one at a time, in order.
 
     The mark of mail N (its `sent`) is written on a helper thread while mail N+1 is rendered and its envelope
-    (MAIL FROM, RCPT TO) is sent; mail N+1's message (DATA) leaves only once mark N is committed. So at any
+    and DATA command are sent (MAIL FROM, RCPT TO, DATA: three round trips); mail N+1's message (what follows
+    the server's 354) leaves only once mark N is committed. So at any
     moment at most one accepted mail lacks its committed mark — the same single-mail window as writing the
     mark inline — while the database round trip of each mark overlaps the next mail's SMTP round trips.
     SQLite (in-process, no round trip to hide; its connections belong to their thread) writes them inline."""
@@ -409,7 +410,7 @@ def deliver(ids: Sequence[int]) -> Outcome:
 
     On PostgreSQL the batch's connection is in autocommit: the claim and each mark are one statement and one
     round trip, committed when it returns (no separate COMMIT), without waiting for the WAL flush
-    (`_fast_commits`); each mark overlaps the next mail's envelope (`_Marks`)."""
+    (`_fast_commits`); each mark overlaps the next mail's envelope and DATA command (`_Marks`)."""
     from innovation_cycle.services import mail, notifications
 
     outcome = Outcome()

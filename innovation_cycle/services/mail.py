@@ -157,8 +157,9 @@ class Transport:
         self.connection = None
 
     def send(self, row: Notification, ready: Callable[[], None] | None = None) -> str:
-        """Send the mail of `row`; `ready` is called once the envelope is accepted and before the message
-        itself leaves (the caller waits there for the previous mail's `sent` mark, see services.delivery)."""
+        """Send the mail of `row`; `ready` is called once the server waits for the message (envelope accepted,
+        DATA answered) and before the message itself leaves (the caller waits there for the previous mail's
+        `sent` mark, see services.delivery)."""
         if not current_app.config.get("MAIL_SERVER"):
             if ready:
                 ready()
@@ -181,6 +182,10 @@ class Transport:
             if exc.smtp_code == 421:  # the server closes the connection
                 self.connection = None
             raise
+        except BaseException:
+            if self.connection is not None and self.connection.host.sock is None:
+                self.connection = None  # a mail abandoned during its DATA closed the connection
+            raise
         return "smtp"
 
     def _sender(self) -> str:
@@ -194,8 +199,14 @@ class Transport:
 
 def _send_split(host: smtplib.SMTP, sender: str, recipient: str, wire: bytes,
                 ready: Callable[[], None] | None) -> None:
-    """smtplib's `sendmail` for one recipient, split between the envelope (MAIL FROM, RCPT TO) and the message
-    (DATA), with the same answers to refusals (the same exceptions, a RSET or, on 421, the connection closed)."""
+    """smtplib's `sendmail` for one recipient, with a pause before the message itself: MAIL FROM, RCPT TO and
+    DATA, then `ready()`, then the message and its final dot. The same answers to refusals (the same
+    exceptions, a RSET or, on 421, the connection closed).
+
+    The pause comes as late as it can: the server accepts a mail only at the final dot, so everything before
+    it (three round trips) overlaps the previous mail's `sent` mark, which `ready` waits for. If `ready`
+    raises once the server waits for the message, only closing the connection abandons the mail unsent (an
+    SMTP server never delivers a message whose final dot did not arrive)."""
     host.ehlo_or_helo_if_needed()
     options = [f"size={len(wire)}"] if host.does_esmtp and host.has_extn("size") else []
     code, answer = host.mail(sender, options)
@@ -206,16 +217,29 @@ def _send_split(host: smtplib.SMTP, sender: str, recipient: str, wire: bytes,
     if code not in (250, 251):
         _abandon(host, code)
         raise smtplib.SMTPRecipientsRefused({recipient: (code, answer)})
+    host.putcmd("data")
+    code, answer = host.getreply()
+    if code != 354:
+        _abandon(host, code)
+        raise smtplib.SMTPDataError(code, answer)
     if ready is not None:
         try:
             ready()
         except BaseException:
-            host._rset()  # the envelope is dropped: this mail has not left
+            host.close()  # the server waits for the message: dropping the connection abandons this mail unsent
             raise
-    code, answer = host.data(wire)
+    # What smtplib's `data` sends after the 354: lines starting with a dot doubled, a CRLF, the final dot.
+    message = _LEADING_DOT.sub(b"..", wire)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    host.send(message + b".\r\n")
+    code, answer = host.getreply()
     if code != 250:
         _abandon(host, code)
         raise smtplib.SMTPDataError(code, answer)
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _abandon(host: smtplib.SMTP, code: int) -> None:
