@@ -13,7 +13,7 @@ The database and the Redis database given are emptied. For each worker count:
 2. N processes of `flask --app wsgi worker` are started (each an RQ worker with its scheduler and the
    dispatch loop, every 0.5 s; a Redis lock lets one of them dispatch per interval);
 3. every row's `due_at` is set to T0 (one second ahead); from then on the workers' dispatcher finds them
-   due, enqueues the jobs (25 rows each), the workers render, send over SMTP and mark each row sent;
+   due, enqueues the jobs (NOTIFY_BATCH_SIZE rows each, 100), the workers render, send over SMTP and mark each row sent;
 4. the sink timestamps each mail; figures: messages per second from T0 to the last mail, and due -> delivered
    latency (receipt time - T0), median and 95th percentile; then the check that each of the 10,000 rows was
    received exactly once (by its X-Notification-Key and Message-ID) and is `sent` in the database;

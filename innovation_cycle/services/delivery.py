@@ -15,8 +15,8 @@ that dies after the SMTP server accepted the mail and before the `sent` commit (
 comes back after the send lease and is sent again, with the same Message-ID.
 
 A job claims its whole batch at once (one UPDATE) and sends it on one SMTP connection, marking each mail
-`sent` right after the server accepted it. The mark of one mail is written while the next one's envelope is
-sent, but the next one's message leaves only once that mark is committed (`_Marks`): a worker killed
+`sent` right after the server accepted it. The mark of one mail is written while the next one's envelope and
+DATA command are sent, but the next one's message leaves only once that mark is committed (`_Marks`): a worker killed
 mid-batch leaves the mails already accepted marked `sent` but the one in flight (the same one-mail window
 as above), and the rest of its batch `sending`, never attempted: they come back after the send lease and
 are sent once. Nothing is lost; a crash delays the rest of its batch by the send lease.
@@ -29,10 +29,12 @@ and a failed attempt waits in `pending` until its next due time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import smtplib
 import threading
 import time
+import types
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Dialect, Update, bindparam, func, select, update
 
 from innovation_cycle import clock
 from innovation_cycle.extensions import db
@@ -304,6 +306,12 @@ class Outcome:
     skipped: list[int] = field(default_factory=list)  # claimed by someone else, or already final
 
 
+class Outgoing(types.SimpleNamespace):
+    """A claimed row as plain values, read with Core: the batch only reads it and fills in its rendered parts,
+    and an ORM object per mail (identity map, expunge) cost a tenth of a millisecond each for nothing. It has
+    the columns of `Notification` as attributes, which is all the renderer and the transport read."""
+
+
 def claim(ids: Sequence[int], now: datetime, conn: Connection | None = None) -> list[int]:
     """queued -> sending, one attempt more, a send lease from `now` (lease time); committed.
 
@@ -321,14 +329,42 @@ def claim(ids: Sequence[int], now: datetime, conn: Connection | None = None) -> 
     return claimed
 
 
+@functools.lru_cache(maxsize=32)
+def _finish_statement(columns: tuple[str, ...]) -> Update:
+    """The UPDATE that leaves `sending` with these columns set, built once per process: building and keying
+    a new statement for each mail cost twice what executing it does."""
+    table = Notification.__table__
+    return (table.update().where(table.c.id == bindparam("finished_id"), table.c.status == SENDING)
+            .values({name: bindparam(name, type_=table.c[name].type) for name in columns}))
+
+
+@functools.lru_cache(maxsize=32)
+def _finish_sql(columns: tuple[str, ...], dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """`_finish_statement` compiled for the driver once per process: its SQL and its fixed parameters."""
+    compiled = _finish_statement(columns).compile(dialect=dialect)
+    fixed = {name: value for name, value in compiled.params.items()
+             if name != "finished_id" and name not in columns}
+    return str(compiled), fixed
+
+
 def _finish(conn: Connection, row_id: int, **values: Any) -> bool:
     """Leave `sending` for a final or retry state; committed at once (the duplicate window is this commit).
 
     Core statements on one connection held for the batch: this runs once per mail, and the ORM's bookkeeping
-    and a pool checkout per commit would cost as much as the SMTP conversation."""
-    table = Notification.__table__
-    done = conn.execute(table.update().where(table.c.id == row_id, table.c.status == SENDING)
-                        .values(**values)).rowcount
+    and a pool checkout per commit would cost as much as the SMTP conversation. On PostgreSQL in autocommit
+    (the batch's connection) the compiled statement goes straight to the driver's cursor: measured on the
+    marks thread, SQLAlchemy's execution path cost 0.5 ms of CPU a mail, the driver alone about a tenth of
+    a millisecond; the statement and the result (its row count) are the same."""
+    columns = tuple(sorted(values))
+    if conn.dialect.name == "postgresql" and conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        for name, value in values.items():  # what UTCDateTime checks before binding (psycopg sends aware values)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise ValueError(f"naive datetime given to a UTC column ({name})")
+        sql, fixed = _finish_sql(columns, conn.dialect)
+        with conn.connection.driver_connection.cursor() as cursor:
+            cursor.execute(sql, {**fixed, **values, "finished_id": row_id})
+            return bool(cursor.rowcount)
+    done = conn.execute(_finish_statement(columns), {"finished_id": row_id, **values}).rowcount
     conn.commit()
     return bool(done)
 
@@ -342,7 +378,8 @@ class _Marks:
     """The per-mail marks of a batch, written on the batch's connection one at a time, in order.
 
     The mark of mail N (its `sent`) is written on a helper thread while mail N+1 is rendered and its envelope
-    (MAIL FROM, RCPT TO) is sent; mail N+1's message (DATA) leaves only once mark N is committed. So at any
+    and DATA command are sent (MAIL FROM, RCPT TO, DATA: three round trips); mail N+1's message (what follows
+    the server's 354) leaves only once mark N is committed. So at any
     moment at most one accepted mail lacks its committed mark — the same single-mail window as writing the
     mark inline — while the database round trip of each mark overlaps the next mail's SMTP round trips.
     SQLite (in-process, no round trip to hide; its connections belong to their thread) writes them inline."""
@@ -394,7 +431,7 @@ def deliver(ids: Sequence[int]) -> Outcome:
 
     On PostgreSQL the batch's connection is in autocommit: the claim and each mark are one statement and one
     round trip, committed when it returns (no separate COMMIT), without waiting for the WAL flush
-    (`_fast_commits`); each mark overlaps the next mail's envelope (`_Marks`)."""
+    (`_fast_commits`); each mark overlaps the next mail's envelope and DATA command (`_Marks`)."""
     from innovation_cycle.services import mail, notifications
 
     outcome = Outcome()
@@ -405,10 +442,10 @@ def deliver(ids: Sequence[int]) -> Outcome:
         outcome.skipped = sorted(set(ids) - set(claimed))
         if not claimed:
             return outcome
-        rows = list(db.session.scalars(select(Notification).where(Notification.id.in_(claimed))
-                                       .order_by(Notification.id)))
-        for row in rows:  # detached: plain values from here on
-            db.session.expunge(row)
+        table = Notification.__table__
+        rows = [Outgoing(**values) for values in conn.execute(
+            select(table).where(table.c.id.in_(claimed)).order_by(table.c.id)).mappings()]
+        conn.commit()
         renderer = notifications.Renderer()
         renderer.preload(rows)
         db.session.rollback()  # no read transaction left open while talking to the mail server

@@ -17,7 +17,8 @@ travel through `services.delivery`. Reminders are computed from the calendar:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -578,6 +579,10 @@ class Renderer:
         self._cycles: dict[int, _CycleInfo | None] = {}
         self._users: dict[int, _UserInfo | None] = {}
         self._rounds: dict[tuple[int, str, datetime, str], dict[str, Any]] = {}
+        # Per round and locale, with or without a feed link: the reminder's stencil, or None where it does not
+        # reproduce the template (rendered mail by mail then).
+        self._stencils: dict[tuple[Any, ...], mail.Stencil | None] = {}
+        self._feed: tuple[str, str] | None = None
         self._request: Any = None
 
     def preload(self, rows: Sequence[Notification]) -> None:
@@ -589,9 +594,9 @@ class Renderer:
                 self._cycles[cycle.id] = _CycleInfo(cycle.id, cycle.year, cycle.state,
                                                     {w.stage: w.closes_at for w in cycle.windows})
         if user_ids:
-            for user in db.session.scalars(select(User).where(User.id.in_(user_ids))):
-                self._users[user.id] = _UserInfo(user.id, user.email, user.name, user.locale, user.active,
-                                                 user.calendar_token)
+            for values in db.session.execute(select(User.id, User.email, User.name, User.locale, User.active,
+                                                    User.calendar_token).where(User.id.in_(user_ids))):
+                self._users[values.id] = _UserInfo(*values)
 
     def prepare(self, row: Notification) -> str | None:
         """Fill the row's subject and bodies if they are rendered at send time; return why it no longer
@@ -657,14 +662,58 @@ class Renderer:
             }
         return self._rounds[key]
 
+    def _feed_url(self, token: str | None) -> str | None:
+        """The person's calendar feed link. A token of URL-safe characters (every token the application makes)
+        goes into the link as it is: the link is built once per batch around it rather than once a mail."""
+        if not token:
+            return None
+        if not _URL_SAFE.fullmatch(token):
+            return external_url("notifications.calendar_feed", token=token)
+        if self._feed is None:
+            marker = "feedtoken0123456789"
+            head, _sep, tail = external_url("notifications.calendar_feed", token=marker).partition(marker)
+            self._feed = (head, tail)
+        return f"{self._feed[0]}{token}{self._feed[1]}"
+
     def _reminder_values(self, row: Notification, cycle: _CycleInfo, user: _UserInfo) -> dict[str, Any]:
-        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-            shared = self._round(cycle, row.stage, row.deadline, user.locale or "")
-            feed_url = (external_url("notifications.calendar_feed", token=user.calendar_token)
-                        if user.calendar_token else None)
-            text, html = mail.render("reminder", user=user, feed_url=feed_url, **shared)
+        """The reminder of one person: its round's stencil filled with their name and feed link; the first mail
+        of each stencil is also rendered in full and compared, and a stencil that differs is not used."""
+        locale = user.locale or ""
+        feed_url = self._feed_url(user.calendar_token)
+        key = (cycle.id, row.stage, row.deadline, locale, feed_url is not None)
+        personal = {"name": user.name, "feed_url": feed_url}
+        stencil = self._stencils.get(key)
+        if stencil is not None:
+            text, html = stencil.fill(personal)
+            shared = self._rounds[key[:4]]
+        else:
+            with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+                shared = self._round(cycle, row.stage, row.deadline, locale)
+                text, html = mail.render("reminder", user=user, feed_url=feed_url, **shared)
+                if key not in self._stencils:
+                    self._stencils[key] = self._stencil(shared, feed_url is not None, personal, (text, html))
         return {"subject": shared["subject"], "body_text": text, "body_html": html, "ics": shared["ics"],
                 "recipient": user.email}
+
+    @staticmethod
+    def _stencil(shared: dict[str, Any], with_feed: bool, personal: dict[str, Any],
+                 rendered: tuple[str, str]) -> mail.Stencil | None:
+        """The round's reminder as a stencil, if filling it in for this person gives what was just rendered."""
+        def context(markers: Mapping[str, str]) -> dict[str, Any]:
+            return {"user": mail.StandIn(name=markers["name"]),
+                    "feed_url": markers["feed_url"] if with_feed else None, **shared}
+
+        try:
+            stencil = mail.Stencil("reminder", ("name", "feed_url"), context)
+        except mail.StencilUnfit:
+            return None
+        if stencil.fill(personal) != rendered:
+            log.info("the reminder's stencil differs from its rendering: rendered mail by mail")
+            return None
+        return stencil
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 # --- the personal calendar feed --------------------------------------------------------------------------
