@@ -167,7 +167,10 @@ def seed(url: str, size: str) -> None:
         def run(statement: str, **extra) -> None:
             db.session.execute(text(statement), {**params, **extra})
 
-        run("""CREATE TEMP TABLE bench_phrases AS
+        # A plain (unlogged) table, not a temporary one: a commit may hand the session another pooled
+        # connection (the results cache writes its generation token on one of its own after each commit).
+        run("DROP TABLE IF EXISTS bench_phrases")
+        run("""CREATE UNLOGGED TABLE bench_phrases AS
                SELECT i, ARRAY(SELECT (CAST(:words AS text[]))[1 + ((i * 31 + k * 17 + k * k) % 21)]
                                FROM generate_series(1, 80) k) AS a
                FROM generate_series(0, 996) i""")
@@ -292,59 +295,62 @@ def seed(url: str, size: str) -> None:
         # The decided cycle (the open one's predecessor in the same convention): a committee of 3 reviewed its
         # eligible answers on 6 criteria, a quarter were selected and another quarter not, each selected answer
         # has a commitment, and its bilan is published: the ranking, commitments and results pages read it.
-        decided = cycles[-2]
-        members = []
-        for i in range(3):
-            member = User(email=f"membre{i}@banc-essai.fr", name=f"Membre {i}", active=True, created_at=now,
-                          email_confirmed_at=now)
-            db.session.add(member)
-            members.append(member)
-        db.session.flush()
-        db.session.execute(insert(UserRole), [{"user_id": m.id, "role": Role.COMMITTEE_MEMBER} for m in members])
-        db.session.execute(insert(CommitteeMember), [{"cycle_id": decided, "user_id": m.id} for m in members])
-        db.session.add(SelectionSettings(cycle_id=decided, reviewers_per_answer=3))
-        db.session.execute(insert(Criterion), [{"cycle_id": decided, "position": i, "label": f"Critère {i + 1}",
-                                                "weight": 1.0 + i % 3, "scale_min": 0, "scale_max": 4,
-                                                "level_labels": []} for i in range(6)])
-        params["decided"] = decided
-        for statement in (
-            """UPDATE applications SET status = CASE WHEN id % 4 = 0 THEN 'selected' ELSE 'not_selected' END
-               WHERE cycle_id = :decided AND status = 'eligible' AND id % 4 IN (0, 1)""",
-            """INSERT INTO review_assignments (cycle_id, application_id, user_id, status, created_at)
-               SELECT :decided, a.id, m.user_id, 'confirmed', :now FROM applications a
-               CROSS JOIN committee_members m WHERE a.cycle_id = :decided AND m.cycle_id = :decided
-               AND a.status IN ('eligible', 'selected', 'not_selected')""",
-            """INSERT INTO reviews (cycle_id, application_id, reviewer_id, status, recommendation, version,
-                   created_at, updated_at, submitted_at)
-               SELECT :decided, a.id, m.user_id, 'submitted',
-                      (ARRAY['select', 'discuss', 'reject'])[1 + (a.id + m.user_id) % 3], 1, :now, :now, :now
-               FROM applications a CROSS JOIN committee_members m WHERE a.cycle_id = :decided
-               AND m.cycle_id = :decided AND a.status IN ('eligible', 'selected', 'not_selected')""",
-            """INSERT INTO review_scores (review_id, criterion_id, value)
-               SELECT r.id, c.id, (r.id * 7 + c.id * 3) % 5
-               FROM reviews r JOIN criteria c ON c.cycle_id = r.cycle_id WHERE r.cycle_id = :decided""",
-            """INSERT INTO commitments (cycle_id, application_id, company_id, need_id, buyer_organization_id,
-                   channel, status, version, amount_excl_vat, procedure, declared_by_buyer, confirmed_at,
-                   created_at, updated_at, first_committed_at, abandon_reason)
-               SELECT :decided, a.id, a.company_id, t.need_id, n.organization_id, 'pfra_regional',
-                      (ARRAY['interest', 'experimentation_planned', 'purchase_commitment', 'procedure_launched',
-                             'contracted', 'abandoned'])[1 + a.id % 6], 1, 10000 + (a.id % 40) * 2500, 'adapted',
-                      false, :now, :now, :now, :now, CASE WHEN a.id % 6 = 5 THEN 'Budget' END
-               FROM applications a
-               JOIN LATERAL (SELECT min(need_id) AS need_id FROM application_needs WHERE application_id = a.id) t
-                   ON true
-               JOIN needs n ON n.id = t.need_id
-               WHERE a.cycle_id = :decided AND a.status = 'selected'""",
-            """UPDATE applications SET named_in_results = (id % 3 <> 0)
-               WHERE cycle_id = :decided AND status = 'selected'""",
-            """INSERT INTO results_reports (cycle_id, editorial, published_at, version, updated_at)
-               VALUES (:decided, 'Bilan du cycle.', :now, 1, :now)""",
-        ):
-            run(statement)
+        # (Not for a one-cycle dataset, the exports benchmark's.)
+        if len(cycles) > 1:
+            decided = cycles[-2]
+            members = []
+            for i in range(3):
+                member = User(email=f"membre{i}@banc-essai.fr", name=f"Membre {i}", active=True, created_at=now,
+                              email_confirmed_at=now)
+                db.session.add(member)
+                members.append(member)
+            db.session.flush()
+            db.session.execute(insert(UserRole), [{"user_id": m.id, "role": Role.COMMITTEE_MEMBER} for m in members])
+            db.session.execute(insert(CommitteeMember), [{"cycle_id": decided, "user_id": m.id} for m in members])
+            db.session.add(SelectionSettings(cycle_id=decided, reviewers_per_answer=3))
+            db.session.execute(insert(Criterion), [{"cycle_id": decided, "position": i, "label": f"Critère {i + 1}",
+                                                    "weight": 1.0 + i % 3, "scale_min": 0, "scale_max": 4,
+                                                    "level_labels": []} for i in range(6)])
+            params["decided"] = decided
+            for statement in (
+                """UPDATE applications SET status = CASE WHEN id % 4 = 0 THEN 'selected' ELSE 'not_selected' END
+                   WHERE cycle_id = :decided AND status = 'eligible' AND id % 4 IN (0, 1)""",
+                """INSERT INTO review_assignments (cycle_id, application_id, user_id, status, created_at)
+                   SELECT :decided, a.id, m.user_id, 'confirmed', :now FROM applications a
+                   CROSS JOIN committee_members m WHERE a.cycle_id = :decided AND m.cycle_id = :decided
+                   AND a.status IN ('eligible', 'selected', 'not_selected')""",
+                """INSERT INTO reviews (cycle_id, application_id, reviewer_id, status, recommendation, version,
+                       created_at, updated_at, submitted_at)
+                   SELECT :decided, a.id, m.user_id, 'submitted',
+                          (ARRAY['select', 'discuss', 'reject'])[1 + (a.id + m.user_id) % 3], 1, :now, :now, :now
+                   FROM applications a CROSS JOIN committee_members m WHERE a.cycle_id = :decided
+                   AND m.cycle_id = :decided AND a.status IN ('eligible', 'selected', 'not_selected')""",
+                """INSERT INTO review_scores (review_id, criterion_id, value)
+                   SELECT r.id, c.id, (r.id * 7 + c.id * 3) % 5
+                   FROM reviews r JOIN criteria c ON c.cycle_id = r.cycle_id WHERE r.cycle_id = :decided""",
+                """INSERT INTO commitments (cycle_id, application_id, company_id, need_id, buyer_organization_id,
+                       channel, status, version, amount_excl_vat, procedure, declared_by_buyer, confirmed_at,
+                       created_at, updated_at, first_committed_at, abandon_reason)
+                   SELECT :decided, a.id, a.company_id, t.need_id, n.organization_id, 'pfra_regional',
+                          (ARRAY['interest', 'experimentation_planned', 'purchase_commitment', 'procedure_launched',
+                                 'contracted', 'abandoned'])[1 + a.id % 6], 1, 10000 + (a.id % 40) * 2500, 'adapted',
+                          false, :now, :now, :now, :now, CASE WHEN a.id % 6 = 5 THEN 'Budget' END
+                   FROM applications a
+                   JOIN LATERAL (SELECT min(need_id) AS need_id FROM application_needs WHERE application_id = a.id) t
+                       ON true
+                   JOIN needs n ON n.id = t.need_id
+                   WHERE a.cycle_id = :decided AND a.status = 'selected'""",
+                """UPDATE applications SET named_in_results = (id % 3 <> 0)
+                   WHERE cycle_id = :decided AND status = 'selected'""",
+                """INSERT INTO results_reports (cycle_id, editorial, published_at, version, updated_at)
+                   VALUES (:decided, 'Bilan du cycle.', :now, 1, :now)""",
+            ):
+                run(statement)
         db.session.commit()
 
         admin = User(email=ADMIN_EMAIL, name="Banc d'essai", active=True, created_at=now, email_confirmed_at=now)
         db.session.add(admin)
+        run("DROP TABLE bench_phrases")
         accounts.set_password(admin, ADMIN_PASSWORD)
         db.session.flush()
         db.session.execute(insert(UserRole), [{"user_id": admin.id, "role": Role.ADMIN}])
