@@ -27,6 +27,16 @@ def busy(make):
     return admin, cycle
 
 
+def _counted_get(client, url: str) -> tuple[list[str], object]:
+    """The SQL statements a page runs from a fresh identity map (nothing loaded by the test counts), and the
+    page (200 asserted)."""
+    db.session.expunge_all()
+    with count_queries() as statements:
+        response = client.get(url)
+    assert response.status_code == 200
+    return statements, response
+
+
 @pytest.mark.parametrize(("path", "budget"), [
     ("/", 8), ("/tableau-de-bord/", 14), ("/admin/cycles", 10), ("/admin/cycles/{id}", 16),
 ])
@@ -64,10 +74,7 @@ def test_the_screening_queue_is_read_a_page_at_a_time_in_bounded_queries(app, cl
     login(make.user(Role.ADMIN))
 
     def page(url: str):
-        db.session.expunge_all()
-        with count_queries() as statements:
-            response = client.get(url)
-        assert response.status_code == 200
+        statements, response = _counted_get(client, url)
         return response, statements
 
     first, statements = page("/reponses/examen")
@@ -101,11 +108,7 @@ def test_the_screening_queue_and_the_needs_list_read_plain_rows(app, client, log
     login(make.user(Role.ADMIN))
 
     def statements_of(url: str) -> tuple[list[str], object]:
-        db.session.expunge_all()
-        with count_queries() as statements:
-            response = client.get(url)
-        assert response.status_code == 200
-        return statements, response
+        return _counted_get(client, url)
 
     queue, response = statements_of("/reponses/examen")
     assert rows_of(response)[:2] == ["Solution 00", "Solution 01"]

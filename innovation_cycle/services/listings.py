@@ -148,15 +148,18 @@ def needs_query(cycle: Cycle, f: NeedFilters) -> Select:
 def need_themes_of(need_ids: Iterable[int]) -> dict[int, list[str]]:
     """The names of each need's themes, in the themes' order: one query for a whole page."""
     ids = list(need_ids)
-    if not ids:
-        return {}
-    names: dict[int, list[str]] = {}
-    rows = db.session.execute(
+    return _grouped(
         select(need_themes.c.need_id, Theme.name).join(Theme, Theme.id == need_themes.c.theme_id)
-        .where(need_themes.c.need_id.in_(ids)).order_by(need_themes.c.need_id, Theme.position, Theme.id))
-    for need_id, name in rows:
-        names.setdefault(need_id, []).append(name)
-    return names
+        .where(need_themes.c.need_id.in_(ids)).order_by(need_themes.c.need_id, Theme.position, Theme.id)
+    ) if ids else {}
+
+
+def _grouped(query: Select) -> dict[Any, list[Any]]:
+    """(key, value) rows as {key: [its values, in the query's order]}."""
+    grouped: dict[Any, list[Any]] = {}
+    for key, value in db.session.execute(query):
+        grouped.setdefault(key, []).append(value)
+    return grouped
 
 
 def needs_count(cycle: Cycle, f: NeedFilters) -> int:
@@ -285,15 +288,10 @@ def application_rows(ids: list[int]) -> list[Any]:
 def target_titles(application_ids: Iterable[int]) -> dict[int, list[str]]:
     """The titles of the needs each answer targets, by need number: one query for a whole page."""
     ids = list(application_ids)
-    if not ids:
-        return {}
-    titles: dict[int, list[str]] = {}
-    rows = db.session.execute(
+    return _grouped(
         select(ApplicationNeed.application_id, Need.title).join(Need, Need.id == ApplicationNeed.need_id)
-        .where(ApplicationNeed.application_id.in_(ids)).order_by(ApplicationNeed.application_id, Need.id))
-    for application_id, title in rows:
-        titles.setdefault(application_id, []).append(title)
-    return titles
+        .where(ApplicationNeed.application_id.in_(ids)).order_by(ApplicationNeed.application_id, Need.id)
+    ) if ids else {}
 
 
 def applications_count(cycle: Cycle, f: ApplicationFilters) -> int:
@@ -412,11 +410,7 @@ def needs_export(cycle: Cycle, f: NeedFilters) -> Export:
     def rows() -> Iterator[list[Any]]:
         for batch in _batches(query):
             ids = [r.id for r in batch]
-            themes: dict[int, list[str]] = {}
-            for need_id, name in db.session.execute(
-                    select(need_themes.c.need_id, Theme.name).join(Theme, Theme.id == need_themes.c.theme_id)
-                    .where(need_themes.c.need_id.in_(ids)).order_by(need_themes.c.need_id, Theme.position)):
-                themes.setdefault(need_id, []).append(name)
+            themes = need_themes_of(ids)
             counts = answer_counts(ids)
             for r in batch:
                 yield [r.id, r.title, r.buyer_name, kind(r.buyer_kind), r.department, yes if r.confidential else no,
