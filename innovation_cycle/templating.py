@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -70,6 +71,30 @@ class url_for_ids:  # noqa: N801 (used like a function)
     def __call__(self, row_id: int) -> str:
         return f"{self.head}{int(row_id)}{self.tail}"
 
+    def __repr__(self) -> str:  # what a kept row's key holds of it (rows_html)
+        return f"url_for_ids({self.head!r}, {self.tail!r})"
+
+
+def rows_html(template: str, rows: Iterable[Any], per_row: Callable[[Any], dict[str, Any]] | None = None,
+              **context: Any) -> Markup:
+    """A listing's rows, each rendered once per distinct row and kept (Rails' collection caching): a row costs
+    Jinja a dozen calls, yet a page shows the same rows to every reader until one of them changes.
+
+    `template` renders one row from `row` (a plain row of the listing's query), `extra` (what `per_row` gives
+    for it: its collections, its counts, whether it is linked) and `context` (links, labels: the same for the
+    page). The key is all of that and the language, so a changed row, count, link or label is a new entry;
+    the template must read nothing else (no `current_user`, no `request`)."""
+    page_key = (template, str(get_locale()), tuple(sorted((name, repr(value)) for name, value in context.items())))
+    cache = current_app.extensions.setdefault("rows_html", FragmentCache(size=20_000, ttl=3600))
+    compiled = current_app.jinja_env.get_template(template)
+    parts = []
+    for row in rows:
+        extra = per_row(row) if per_row else {}
+        key = (page_key, tuple(row), tuple(sorted(extra.items())))
+        parts.append(cache.get_or_set(key, lambda row=row, extra=extra: compiled.render(
+            row=row, extra=extra, **context)))
+    return Markup("".join(parts))
+
 
 def form_html(template: str, form: FlaskForm, **context: Any) -> Markup:
     """A form's HTML, rendered once per distinct form and kept: a listing's filter form (a dozen fields, a
@@ -130,6 +155,7 @@ def init_app(app: Flask) -> None:
         transition_rows=transition_rows,
         page_has_errors=page_has_errors,
         url_for_ids=url_for_ids,
+        rows_html=rows_html,
         header_html=header_html,
     )
 

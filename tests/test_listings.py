@@ -425,3 +425,48 @@ def test_exports_are_streamed_header_first(app, client, staff, world):
         assert xlsx.is_streamed and load_workbook(io.BytesIO(xlsx.get_data())).active.max_row == 4
     finally:
         listings._batches = original
+
+
+# --- Issue 11: rows kept between requests (templating.rows_html) -------------------------------------------
+
+
+def test_kept_rows_show_a_change_at_once(client, staff, world):
+    """A row's HTML is kept under its values, its collections and counts, the page's links and labels and the
+    language: each change below is a new key, so the page shows it on the next request."""
+    staff(Role.ADMIN)
+    assert "Comptage des vélos" in text_of(client.get("/suivi/besoins"))
+    velo = world.needs["velo"]
+    velo.title = "Comptage des vélos cargo"
+    db.session.commit()
+    page = text_of(client.get("/suivi/besoins"))
+    assert "Comptage des vélos cargo" in page
+    before = client.get("/suivi/besoins").get_data(as_text=True)
+    link = f'href="/suivi/reponses?cycle={world.cycle.id}&amp;need={velo.id}">2</a>'
+    assert link in before  # two answers target it
+    world.answer("Nouvelle solution", world.answers["lit"].company, [velo])
+    db.session.commit()
+    after = client.get("/suivi/besoins").get_data(as_text=True)
+    assert link.replace(">2<", ">3<") in after
+    answers = text_of(client.get("/suivi/reponses"))
+    assert "Nouvelle solution" in answers
+    capteur = world.answers["capteur"]
+    capteur.status = "eligible"
+    db.session.commit()
+    row = re.search(r"Capteur vélo.*?</tr>", client.get("/suivi/reponses").get_data(as_text=True), re.S).group(0)
+    assert "Éligible" in html.unescape(row)
+    client.post("/langue", data={"lang": "en", "next": "/suivi/reponses"})
+    row = re.search(r"Capteur vélo.*?</tr>", client.get("/suivi/reponses").get_data(as_text=True), re.S).group(0)
+    assert "Éligible" not in html.unescape(row) and "Eligible" in row
+
+
+def test_kept_rows_keep_each_readers_links(client, staff, world, make, login):
+    """The admin's rows are linked, a member's are not (needs) — the same rows, kept apart by their links."""
+    staff(Role.ADMIN)
+    assert 'href="/besoins/' in client.get("/suivi/besoins").get_data(as_text=True)
+    member = make.user(Role.COMMITTEE_MEMBER)
+    world.cycle.committee.append(CommitteeMember(user_id=member.id))
+    db.session.commit()
+    client.post("/compte/deconnexion")
+    login(member)
+    body = client.get("/suivi/besoins").get_data(as_text=True)
+    assert "Comptage des vélos" in body and 'href="/besoins/' not in body

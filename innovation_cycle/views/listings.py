@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from collections import defaultdict
 from types import SimpleNamespace
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
@@ -24,7 +23,7 @@ from innovation_cycle.services import audit, directory, listings
 from innovation_cycle.services import companies as company_service
 from innovation_cycle.services import needs as need_service
 from innovation_cycle.services.ami import themes_of
-from innovation_cycle.templating import form_html
+from innovation_cycle.templating import form_html, url_for_ids
 
 bp = Blueprint("listings", __name__, url_prefix="/suivi")
 
@@ -127,10 +126,18 @@ def _application_setup():
 
 
 class _Labels(dict):
-    """Each code's label, worded once for the page; a code the list does not know reads as itself."""
+    """Each code's label, worded once for the page; a code the list does not know reads as itself (or as
+    `missing`). Its repr is its items': a kept row's key holds it (templating.rows_html)."""
+
+    def __init__(self, labels: dict, missing: str | None = None) -> None:
+        super().__init__(labels)
+        self.missing = missing
 
     def __missing__(self, code):
-        return str(code)
+        return str(code) if self.missing is None else self.missing
+
+    def __repr__(self) -> str:
+        return f"_Labels({dict.__repr__(self)}, {self.missing!r})"
 
 
 def _labels(label, codes) -> _Labels:
@@ -152,27 +159,32 @@ def _paginate(query, total: int, load=None):
 @requires("listing.view")
 def needs():
     cycle, form, filters, valid = _need_setup()
-    page = counts = themes = None
-    openable: set[int] = set()
+    page = row_extras = need_url = answers_url = None
     if cycle is not None:
         page = _paginate(listings.needs_query(cycle, filters), listings.needs_count(cycle, filters))
         counts = listings.answer_counts(n.id for n in page.items)
         themes = listings.need_themes_of(n.id for n in page.items)
+        openable: set[int] = set()
         if _endpoint("needs.show") and can(current_user, "listing.open_needs"):
             openable = {n.id for n in page.items}
         elif _endpoint("needs.show"):
             # The need's own rule, asked of each row (a buyer who is also a member opens its own needs only).
             openable = {n.id for n in page.items
                         if can(current_user, "need.view", SimpleNamespace(**n._mapping, cycle=cycle))}
+        need_url = url_for_ids("needs.show", "need_id") if openable else None
+        answers_url = url_for_ids("listings.applications", "need", cycle=cycle.id)
+
+        def row_extras(n) -> dict:
+            return {"open": n.id in openable, "answered": counts.get(n.id, 0),
+                    "themes": ", ".join(themes.get(n.id, ())) or "—"}
+
     filter_form = form_html("listings/_need_filters.html", form) if cycle is not None else ""
     return render_template("listings/needs.html", cycle=cycle, form=form, filter_form=filter_form,
-                           filters=filters, page=page,
-                           counts=defaultdict(int, counts or {}), themes=themes or {}, openable=openable,
-                           sorts=listings.NEED_SORTS,
+                           filters=filters, page=page, sorts=listings.NEED_SORTS, row_extras=row_extras,
+                           need_url=need_url, answers_url=answers_url,
                            # Labels as mappings (a lookup per row, not a call): worded once per page.
                            status_labels=_labels(need_service.status_label, listings.NEED_LISTED_STATES),
                            kind_labels=_labels(directory.kind_label, OrganizationKind),
-                           detail_endpoint=_endpoint("needs.show")
                            ), (200 if valid else 422)
 
 
@@ -180,28 +192,32 @@ def needs():
 @requires("listing.view")
 def applications():
     cycle, form, filters, valid = _application_setup()
-    page = need_title = None
-    targets: dict[int, list[str]] = {}
+    page = need_title = answer_url = row_extras = None
     if cycle is not None:
         page = _paginate(listings.applications_query(cycle, filters), listings.applications_count(cycle, filters),
                          load=listings.application_rows)
         need_title = listings.need_title(cycle, filters.need_id)
         targets = listings.target_titles(a.id for a in page.items)
-    # The listing leaves out what its reader may not open (drafts; a member's conflicted answers): its rows'
-    # links are decided once for the page (tests/test_listings_perf checks that every listed answer is one
-    # `application.view` lets the reader open).
-    opens = cycle is not None and _endpoint("applications.detail") and can(current_user, "listing.open_answers", cycle)
+        # The listing leaves out what its reader may not open (drafts; a member's conflicted answers): its rows'
+        # links are decided once for the page (tests/test_listings.py checks that every listed answer is one
+        # `application.view` lets the reader open).
+        if _endpoint("applications.detail") and can(current_user, "listing.open_answers", cycle):
+            answer_url = url_for_ids("applications.detail", "application_id")
+
+        def row_extras(a) -> dict:
+            return {"targets": " ; ".join(targets.get(a.id, ())) or "—"}
+
     filter_form = (form_html("listings/_application_filters.html", form, need_id=filters.need_id,
                              need_title=need_title) if cycle is not None else "")
     return render_template("listings/applications.html", cycle=cycle, form=form, filter_form=filter_form,
-                           filters=filters, page=page,
-                           sorts=listings.APPLICATION_SORTS, targets=targets,
+                           filters=filters, page=page, sorts=listings.APPLICATION_SORTS, row_extras=row_extras,
+                           answer_url=answer_url,
                            state_labels=_labels(application_service.state_label,
                                                 listings.APPLICATION_LISTED_STATES),
-                           size_labels=defaultdict(lambda: "—", {k: str(v) for k, v in
-                                                                 company_service.SIZE_LABELS.items()}),
+                           size_labels=_Labels({k: str(v) for k, v in company_service.SIZE_LABELS.items()},
+                                               missing="—"),
                            need_title=need_title, siret=_("SIRET %(siret)s", siret="\x00").partition("\x00"),
-                           detail_endpoint="applications.detail" if opens else None), (200 if valid else 422)
+                           ), (200 if valid else 422)
 
 
 def _export(kind: str, export: listings.Export, cycle: Cycle, title: str) -> Response:
