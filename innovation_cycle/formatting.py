@@ -61,6 +61,26 @@ _DAYS: dict[tuple[Any, date], str] = {}
 _MOMENTS: dict[tuple[Any, datetime, bool], str] = {}
 
 
+class Labels(dict):
+    """Each code's label, worded once for the page (`Labels.of(label_function, codes)`), read with `[code]`
+    (a lookup per row, not a call); a code the list does not know reads as itself, or as `missing`. Its repr
+    is its items': a kept row's key holds it (templating.rows_html)."""
+
+    def __init__(self, labels: dict, missing: str | None = None) -> None:
+        super().__init__(labels)
+        self.missing = missing
+
+    @classmethod
+    def of(cls, label: Callable[[Any], Any], codes: Any, missing: str | None = None) -> Labels:
+        return cls({code: str(label(code)) for code in codes}, missing)
+
+    def __missing__(self, code: Any) -> str:
+        return str(code) if self.missing is None else self.missing
+
+    def __repr__(self) -> str:
+        return f"Labels({dict.__repr__(self)}, {self.missing!r})"
+
+
 class translated_once:  # noqa: N801 (used like a function)
     """A label function (code → lazy or translated text) that translates each code once for the page it is
     made for, not once per row: a listing of 50 rows asks for the same few states 50 times."""

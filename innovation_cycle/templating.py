@@ -76,13 +76,14 @@ class url_for_ids:  # noqa: N801 (used like a function)
 
 
 def rows_html(template: str, rows: Iterable[Any], per_row: Callable[[Any], dict[str, Any]] | None = None,
-              **context: Any) -> Markup:
+              values: Callable[[Any], tuple] = tuple, **context: Any) -> Markup:
     """A listing's rows, each rendered once per distinct row and kept (Rails' collection caching): a row costs
     Jinja a dozen calls, yet a page shows the same rows to every reader until one of them changes.
 
     `template` renders one row from `row` (a plain row of the listing's query), `extra` (what `per_row` gives
     for it: its collections, its counts, whether it is linked) and `context` (links, labels: the same for the
-    page). The key is all of that and the language, so a changed row, count, link or label is a new entry;
+    page). `values` gives the row's values for the key (a plain row's own, by default). The key is all of that
+    and the language, so a changed row, count, link or label is a new entry;
     the template must read nothing else (no `current_user`, no `request`)."""
     page_key = (template, str(get_locale()), tuple(sorted((name, repr(value)) for name, value in context.items())))
     cache = current_app.extensions.setdefault("rows_html", FragmentCache(size=20_000, ttl=3600))
@@ -90,7 +91,7 @@ def rows_html(template: str, rows: Iterable[Any], per_row: Callable[[Any], dict[
     parts = []
     for row in rows:
         extra = per_row(row) if per_row else {}
-        key = (page_key, tuple(row), tuple(sorted(extra.items())))
+        key = (page_key, values(row), tuple(sorted(extra.items())))
         parts.append(cache.get_or_set(key, lambda row=row, extra=extra: compiled.render(
             row=row, extra=extra, **context)))
     return Markup("".join(parts))

@@ -3,12 +3,9 @@ confirmation, UGAP's national clients and the census's phases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import select
 
 from forms import options, put_errors
@@ -16,11 +13,14 @@ from forms.commitments import ButtonForm, ClientForm, CommitmentForm, ContractFo
 from innovation_cycle import clock, formatting, transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
+from innovation_cycle.formatting import Labels
 from innovation_cycle.models import Application, Commitment, Cycle, Need, Role
-from innovation_cycle.params import MAX_ID, page_number, parse_id
+from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import commitments as service
 from innovation_cycle.services import cycles as cycle_service
+from innovation_cycle.services import listings
 from innovation_cycle.services.procedures import LABELS as PROCEDURE_LABELS
+from innovation_cycle.templating import url_for_ids
 from workflows import commitment as flow
 from workflows.base import MoveRefused
 
@@ -69,30 +69,11 @@ def _flash_refusals(exc: MoveRefused) -> None:
         flash(service.refusal_message(refusal), "error")
 
 
-class _RowPagination(SelectPagination):
-    """A page of plain rows (several labelled columns), where Flask-SQLAlchemy's keeps each row's first."""
-
-    def _query_items(self) -> list:
-        select = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
-        return list(self._query_args["session"].execute(select).all())
-
-
-def _id_url(endpoint: str, name: str, **values) -> Callable[[int], str]:
-    """`url_for(endpoint, name=<id>, **values)` for each row's id, the address built once (werkzeug's build
-    costs as much as the rest of a row): the built address with a marker id, the marker replaced per row."""
-    prefix, _mark, suffix = url_for(endpoint, **values, **{name: MAX_ID}).partition(str(MAX_ID))
-    return lambda row_id: f"{prefix}{int(row_id)}{suffix}"
-
-
-def _page(query, total: int, param: str) -> _RowPagination:
+def _page(query, total: int, param: str) -> listings.RowsPage:
     """A page of one of the census page's sections (its own page number in the query string), its total
     counted apart on the base table; plain rows, not objects (issue 11: a row shows a few values, and two
     sections of 50 objects with their related ones cost more than the rest of the page)."""
-    page = _RowPagination(select=query, session=db.session(), page=page_number(param),
-                          per_page=current_app.config["PAGE_SIZE"], max_per_page=None, error_out=False,
-                          count=False)
-    page.total = total
-    return page
+    return listings.rows_page(query, page=page_number(param), per_page=current_app.config["PAGE_SIZE"], total=total)
 
 
 @bp.get("/")
@@ -117,11 +98,12 @@ def index():
         phase=service.phase(cycle) if cycle else None,
         settings=service.settings_of(cycle) if cycle else None,
         refusal=service.recording_refusal(current_user, cycle) if cycle else None,
-        # Each label translated once for the page, not once per row (a gettext call costs as much as a row).
-        channel_label=formatting.translated_once(service.channel_label),
-        show_url=_id_url("commitments.show", "commitment_id"),
-        new_url=_id_url("commitments.new", "application_id", cycle_id=cycle.id) if cycle else None,
-        commitment_status_label=formatting.translated_once(service.status_label))
+        # Each label worded once for the page, not once per row (a gettext call costs as much as a row); the
+        # commitments' rows kept between requests under everything they show (templating.rows_html).
+        channel_labels=Labels.of(service.channel_label, service.CHANNEL_LABELS),
+        status_labels=Labels.of(service.status_label, service.STATUS_LABELS),
+        show_url=url_for_ids("commitments.show", "commitment_id"),
+        new_url=url_for_ids("commitments.new", "application_id", cycle_id=cycle.id) if cycle else None)
 
 
 def _fill_choices(form: CommitmentForm, cycle: Cycle, commitment: Commitment | None = None) -> None:

@@ -16,6 +16,7 @@ from forms.listings import ApplicationFilterForm, NeedFilterForm
 from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.extensions import db
+from innovation_cycle.formatting import Labels
 from innovation_cycle.models import CommitteeMember, Cycle, OrganizationKind, Role
 from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import applications as application_service
@@ -125,25 +126,6 @@ def _application_setup():
     return cycle, form, filters, valid
 
 
-class _Labels(dict):
-    """Each code's label, worded once for the page; a code the list does not know reads as itself (or as
-    `missing`). Its repr is its items': a kept row's key holds it (templating.rows_html)."""
-
-    def __init__(self, labels: dict, missing: str | None = None) -> None:
-        super().__init__(labels)
-        self.missing = missing
-
-    def __missing__(self, code):
-        return str(code) if self.missing is None else self.missing
-
-    def __repr__(self) -> str:
-        return f"_Labels({dict.__repr__(self)}, {self.missing!r})"
-
-
-def _labels(label, codes) -> _Labels:
-    return _Labels({code: str(label(code)) for code in codes})
-
-
 def _endpoint(name: str) -> str | None:
     return name if name in current_app.view_functions else None
 
@@ -183,8 +165,8 @@ def needs():
                            filters=filters, page=page, sorts=listings.NEED_SORTS, row_extras=row_extras,
                            need_url=need_url, answers_url=answers_url,
                            # Labels as mappings (a lookup per row, not a call): worded once per page.
-                           status_labels=_labels(need_service.status_label, listings.NEED_LISTED_STATES),
-                           kind_labels=_labels(directory.kind_label, OrganizationKind),
+                           status_labels=Labels.of(need_service.status_label, listings.NEED_LISTED_STATES),
+                           kind_labels=Labels.of(directory.kind_label, OrganizationKind),
                            ), (200 if valid else 422)
 
 
@@ -212,10 +194,10 @@ def applications():
     return render_template("listings/applications.html", cycle=cycle, form=form, filter_form=filter_form,
                            filters=filters, page=page, sorts=listings.APPLICATION_SORTS, row_extras=row_extras,
                            answer_url=answer_url,
-                           state_labels=_labels(application_service.state_label,
-                                                listings.APPLICATION_LISTED_STATES),
-                           size_labels=_Labels({k: str(v) for k, v in company_service.SIZE_LABELS.items()},
-                                               missing="—"),
+                           state_labels=Labels.of(application_service.state_label,
+                                                   listings.APPLICATION_LISTED_STATES),
+                           size_labels=Labels.of(lambda s: company_service.SIZE_LABELS[s], company_service.SIZE_LABELS,
+                                                 missing="—"),
                            need_title=need_title, siret=_("SIRET %(siret)s", siret="\x00").partition("\x00"),
                            ), (200 if valid else 422)
 

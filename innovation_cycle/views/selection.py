@@ -17,7 +17,7 @@ from innovation_cycle import transaction
 from innovation_cycle.authz import can, ensure, requires
 from innovation_cycle.clock import PARIS
 from innovation_cycle.extensions import db
-from innovation_cycle.formatting import translated_once
+from innovation_cycle.formatting import Labels
 from innovation_cycle.models import Application, CommitteeMember, Cycle, Meeting, Need, Role
 from innovation_cycle.params import page_number, parse_id
 from innovation_cycle.services import applications as application_service
@@ -27,6 +27,7 @@ from innovation_cycle.services import decisions as service
 from innovation_cycle.services import ranking as rk
 from innovation_cycle.services.ami import themes_of
 from innovation_cycle.services.directory import Invalid
+from innovation_cycle.templating import form_html, url_for_ids
 
 bp = Blueprint("selection", __name__, url_prefix="/selection")
 
@@ -88,14 +89,26 @@ def _ranking_setup(cycle: Cycle, need: Need | None = None):
 def _render_ranking(cycle: Cycle, need: Need | None = None):
     form, filters, valid = _ranking_setup(cycle, need)
     page = rk.rank(cycle, filters, current_user, page=page_number(), per_page=PER_PAGE)
-    # The labels are worded once for the page, not once per line (50 lines ask for the same few).
+    # The labels are worded once for the page, not once per line (50 lines ask for the same few); the lines
+    # and the filter form are kept between requests under everything they show (templating.rows_html,
+    # form_html).
     return render_template(
         "selection/ranking.html", cycle=cycle, need=need, form=form, page=page,
-        size_labels={size: str(label) for size, label in company_service.SIZE_LABELS.items()},
-        state_label=translated_once(application_service.state_label),
-        outcome_label=translated_once(service.outcome_label),
+        filter_form=form_html("selection/_ranking_filters.html", form, need_page=need is not None,
+                              action=request.path),
+        line_values=_line_values,
+        answer_url=url_for_ids("applications.detail", "application_id"),
+        need_url=url_for_ids("selection.need_ranking", "need_id"),
+        size_labels=Labels.of(lambda s: company_service.SIZE_LABELS[s], company_service.SIZE_LABELS, missing="—"),
+        state_labels=Labels.of(application_service.state_label, rk.RANKED_STATES),
+        outcome_labels=Labels.of(service.outcome_label, service.OUTCOME_STATE),
         interest_pattern=_("rencontrer : %(m)s, tester : %(t)s, sans intérêt : %(n)s"),
     ), (200 if valid else 422)
+
+
+def _line_values(line: rk.RankingLine) -> tuple:
+    """What a kept ranking line's key holds of it: every field, its needs as a tuple."""
+    return tuple(tuple(value) if isinstance(value, list) else value for value in vars(line).values())
 
 
 @bp.get("/cycles/<int:cycle_id>/classement")
