@@ -320,17 +320,23 @@ def test_who_reads_changes_and_confirms_a_commitment(app, make):
     assert who("commitment.confirm", declared) == set()
 
 
-def test_the_founding_partners_people_approve_the_bilan(app, make):
+def _state_and_agency(make, convention):
+    """The prefecture as the convention's founding partner, EuraTechnologies as an associated member."""
     from innovation_cycle.models import ConventionMembership, Tier
 
-    convention = make.convention(2017)
-    cycle = make.cycle(convention, 2017, state="results_communication")
     state_org, agency_org = make.organization("Préfecture de région"), make.organization("EuraTechnologies")
     db.session.add_all([ConventionMembership(convention=convention, organization=state_org,
                                              tier=Tier.FOUNDING_PARTNER),
                         ConventionMembership(convention=convention, organization=agency_org,
                                              tier=Tier.ASSOCIATED_MEMBER)])
     db.session.commit()
+    return state_org, agency_org
+
+
+def test_the_founding_partners_people_approve_the_bilan(app, make):
+    convention = make.convention(2017)
+    cycle = make.cycle(convention, 2017, state="results_communication")
+    state_org, agency_org = _state_and_agency(make, convention)
     partner, agency = make.user(Role.PFRA_AGENT, organization=state_org), make.user(Role.BUYER, organization=agency_org)
     outsider, lone = make.user(Role.BUYER, organization=make.organization()), make.user(Role.ADMIN)
     assert can(partner, "results.approve", cycle) and can(partner, "results.preview", cycle)
@@ -388,15 +394,8 @@ def test_an_admin_screens_a_submitted_answer_during_the_ami_and_the_selection(ap
 
 
 def test_the_selection_stage_opens_to_the_founding_partners_people(app, make):
-    from innovation_cycle.models import ConventionMembership, Tier
-
     convention = make.convention(2017)
-    state_org, agency_org = make.organization("Préfecture de région"), make.organization("EuraTechnologies")
-    db.session.add_all([ConventionMembership(convention=convention, organization=state_org,
-                                             tier=Tier.FOUNDING_PARTNER),
-                        ConventionMembership(convention=convention, organization=agency_org,
-                                             tier=Tier.ASSOCIATED_MEMBER)])
-    db.session.commit()
+    state_org, agency_org = _state_and_agency(make, convention)
     assert can(make.user(Role.BUYER, organization=state_org), "selection.access")
     assert not can(make.user(Role.BUYER, organization=agency_org), "selection.access")
     assert not can(make.user(Role.BUYER), "selection.access")  # no organization

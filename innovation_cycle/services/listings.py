@@ -26,6 +26,7 @@ from xlsxwriter import Workbook
 
 from innovation_cycle import clock
 from innovation_cycle.extensions import db
+from innovation_cycle.formatting import translated_once
 from innovation_cycle.models import (
     Application,
     ApplicationNeed,
@@ -336,19 +337,6 @@ def _paris(value: datetime | None) -> datetime | None:
     return clock.to_paris(value).replace(tzinfo=None) if value else None
 
 
-class _Labels:
-    """Labels of codes (states, sizes, kinds…) translated once per export, not once per cell."""
-
-    def __init__(self, translate: Callable[[Any], Any]) -> None:
-        self.translate = translate
-        self.known: dict[Any, str] = {}
-
-    def __call__(self, code: Any) -> str:
-        if code not in self.known:
-            self.known[code] = str(self.translate(code))
-        return self.known[code]
-
-
 @dataclass
 class Export:
     """A listing's export: its headers, the number of rows, and the rows as plain values, produced lazily in
@@ -403,9 +391,9 @@ def needs_export(cycle: Cycle, f: NeedFilters) -> Export:
         Need.cpv_codes, Need.purchase_horizon, Need.expected_consultation_on, Need.open_to_experimentation,
         Need.non_technological_welcome, Need.problem, Need.contact_name, Need.contact_email, Need.submitted_at), f)
     yes, no = str(_l("oui")), str(_l("non"))
-    kind, status = _Labels(directory.kind_label), _Labels(need_service.status_label)
-    category = _Labels(lambda c: need_service.CATEGORY_LABELS.get(c, ""))
-    horizon = _Labels(lambda h: need_service.HORIZON_LABELS.get(h, ""))
+    kind, status = translated_once(directory.kind_label), translated_once(need_service.status_label)
+    category = translated_once(lambda c: need_service.CATEGORY_LABELS.get(c, ""))
+    horizon = translated_once(lambda h: need_service.HORIZON_LABELS.get(h, ""))
 
     def rows() -> Iterator[list[Any]]:
         for batch in _batches(query):
@@ -433,10 +421,10 @@ def applications_export(cycle: Cycle, f: ApplicationFilters) -> Export:
         Application.summary, Application.indicative_price, Application.status, Application.eligibility_reason,
         Application.submitted_at), f)
     yes, no, not_applicable = str(_l("oui")), str(_l("non")), str(_l("non applicable"))
-    size = _Labels(lambda s: company_service.SIZE_LABELS.get(s, ""))
-    market = _Labels(lambda m: application_service.MARKET_STATUS_LABELS.get(m, ""))
-    innovation = _Labels(lambda k: application_service.INNOVATION_KIND_LABELS.get(k, k))
-    state = _Labels(application_service.state_label)
+    size = translated_once(lambda s: company_service.SIZE_LABELS.get(s, ""))
+    market = translated_once(lambda m: application_service.MARKET_STATUS_LABELS.get(m, ""))
+    innovation = translated_once(lambda k: application_service.INNOVATION_KIND_LABELS.get(k, k))
+    state = translated_once(application_service.state_label)
     buyer = aliased(Organization)
 
     def rows() -> Iterator[list[Any]]:

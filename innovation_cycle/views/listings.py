@@ -196,8 +196,7 @@ def applications():
                            answer_url=answer_url,
                            state_labels=Labels.of(application_service.state_label,
                                                    listings.APPLICATION_LISTED_STATES),
-                           size_labels=Labels.of(lambda s: company_service.SIZE_LABELS[s], company_service.SIZE_LABELS,
-                                                 missing="—"),
+                           size_labels=Labels.of(company_service.size_label, company_service.SIZE_LABELS, missing="—"),
                            need_title=need_title, siret=_("SIRET %(siret)s", siret="\x00").partition("\x00"),
                            ), (200 if valid else 422)
 

@@ -99,7 +99,7 @@ def _render_ranking(cycle: Cycle, need: Need | None = None):
         line_values=_line_values,
         answer_url=url_for_ids("applications.detail", "application_id"),
         need_url=url_for_ids("selection.need_ranking", "need_id"),
-        size_labels=Labels.of(lambda s: company_service.SIZE_LABELS[s], company_service.SIZE_LABELS, missing="—"),
+        size_labels=Labels.of(company_service.size_label, company_service.SIZE_LABELS, missing="—"),
         state_labels=Labels.of(application_service.state_label, rk.RANKED_STATES),
         outcome_labels=Labels.of(service.outcome_label, service.OUTCOME_STATE),
         interest_pattern=_("rencontrer : %(m)s, tester : %(t)s, sans intérêt : %(n)s"),
