@@ -174,6 +174,10 @@ def test_a_whole_cycle_walked_from_the_needs_to_its_closing(walk, world, mailbox
     for page in ("/entreprise/", "/tableau-de-bord/", "/reponses/"):
         company.goto(page)
         assert "Répondre à l'" not in company.text() and "Nouvelle réponse" not in company.text()
+    # The follow-up listings as the secretariat reads them (issue 11: kept filter forms and rows): the answer is
+    # listed as submitted, then, once screened, as eligible on the next visit.
+    admin.goto("/suivi/reponses")
+    assert "Compteur Vélo+" in admin.text() and "Soumise" in admin.text()
     admin.goto("/reponses/examen")
     admin.page.get_by_role("link", name="Compteur Vélo+").click()
     admin.check_page()
@@ -183,6 +187,14 @@ def test_a_whole_cycle_walked_from_the_needs_to_its_closing(walk, world, mailbox
     assert fresh(Application, id=answer.id).status == "eligible"
     mail = wait_for_mail(admin.page, mailbox, COMPANY_EMAIL, "éligible")
     assert "Compteur Vélo+" in body_of(mail)
+    admin.goto("/suivi/besoins?q=v%C3%A9los")
+    admin.page.get_by_role("link", name="1", exact=True).click()  # the need's answers, from its count
+    admin.check_page()
+    row = admin.page.locator("tbody tr", has_text="Compteur Vélo+")
+    expect(row).to_contain_text("Éligible")
+    row.get_by_role("link", name="Compteur Vélo+").click()
+    admin.check_page()
+    expect(admin.page.get_by_role("heading", level=1)).to_contain_text("Compteur Vélo+")
 
     # --- stage 3: the admin opens the selection, draws the committee, proposes the grid and one reviewer per
     # answer, and confirms the assignment; the member it names hears of it by mail --------------------------
